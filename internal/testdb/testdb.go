@@ -1,0 +1,96 @@
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cowrie-enrich/cowrie-enrich/migrations"
+	"github.com/cowrie-enrich/cowrie-enrich/store"
+)
+
+// EnvPostgres names the variable holding the PostgreSQL server URL tests use.
+const EnvPostgres = "COWRIE_ENRICH_TEST_POSTGRES"
+
+// EnvRedis names the variable holding the Redis URL tests use.
+const EnvRedis = "COWRIE_ENRICH_TEST_REDIS"
+
+// PostgresURL returns the URL of a new, empty schema on the test server;
+// the URL's search_path points at it. The schema is dropped when the test
+// ends. A missing server fails the test: run ./scripts/test, which starts one.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvPostgres)
+	if base == "" {
+		t.Fatalf("%s is not set: run ./scripts/test (it starts PostgreSQL and Redis) or export %s=postgres://user@host:5432/db", EnvPostgres, EnvPostgres)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to test PostgreSQL %s: %v", store.Redact(base), err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvPostgres, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// SQLiteURL returns the URL of a new SQLite file in the test's temp dir.
+func SQLiteURL(t testing.TB) string {
+	t.Helper()
+	return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+}
+
+// Open opens url and closes it when the test ends.
+func Open(t testing.TB, url string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open %s: %v", store.Redact(url), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Migrated opens url and applies the migrations.
+func Migrated(t testing.TB, url string) *store.DB {
+	t.Helper()
+	db := Open(t, url)
+	if _, err := migrations.Apply(context.Background(), db); err != nil {
+		t.Fatalf("migrate %s: %v", store.Redact(url), err)
+	}
+	return db
+}
+
+// Dialects runs f once per store: PostgreSQL and SQLite, each with a fresh
+// empty database URL, as subtests named after the dialect.
+func Dialects(t *testing.T, f func(t *testing.T, url string)) {
+	t.Helper()
+	t.Run("postgres", func(t *testing.T) { f(t, PostgresURL(t)) })
+	t.Run("sqlite", func(t *testing.T) { f(t, SQLiteURL(t)) })
+}

@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cowrie-enrich/cowrie-enrich/store"
+)
+
+// Source produces records. Run calls emit for each record and returns when
+// it has no more or ctx is done; emit blocks while the pipeline is busy
+// (backpressure) and returns an error once the run is stopping, which Run
+// should return.
+type Source interface {
+	Run(ctx context.Context, emit func(*Record) error) error
+}
+
+// Stage transforms a batch. A per-record failure is marked on the record
+// (Record.Fail, Record.Reject) and the record moves on; a returned error
+// fails the run. A stage may drop records (dedupe) by leaving them out of
+// the returned batch.
+type Stage interface {
+	Process(ctx context.Context, b Batch) (Batch, error)
+}
+
+// Sink writes batches. A nil error means every record of the batch is
+// durable (written, or kept as a dead letter). Write must be idempotent:
+// the same batch written twice leaves the same state.
+type Sink interface {
+	Write(ctx context.Context, b Batch) error
+}
+
+// Closer is implemented by components holding resources. Close is called
+// once, after the run drained, and must be safe to call again.
+type Closer interface {
+	Close() error
+}
+
+// Sizer is implemented by sources that can tell how many records a run will
+// see, for progress and ETA. Total may be called concurrently with Run.
+type Sizer interface {
+	Total(ctx context.Context) (int64, error)
+}
+
+// Windowed is implemented by stages and sinks that want batches of a given
+// shape; the runtime re-batches their input accordingly.
+type Windowed interface {
+	Window() Window
+}
+
+// Window closes a batch at Size records or MaxWait after its first record,
+// whichever comes first.
+type Window struct {
+	Size    int
+	MaxWait time.Duration
+}
+
+// Finisher is implemented by side sinks that record the end of a run (the
+// status snapshots). Finish is called last, after the main sink committed.
+type Finisher interface {
+	Finish(ctx context.Context, s Summary) error
+}
+
+// RunState is the life-cycle state reported in status snapshots.
+type RunState string
+
+// Run states, as written to status files.
+const (
+	RunRunning     RunState = "running"
+	RunDone        RunState = "done"
+	RunFailed      RunState = "failed"
+	RunInterrupted RunState = "interrupted"
+)
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID     string
+	Pipeline  string
+	State     RunState
+	Err       error
+	Committed int64 // records the main sink committed (dead letters included)
+	Rejected  int64 // of those, records kept as dead letters
+	Dropped   int64 // records stages dropped (duplicates)
+	Elapsed   time.Duration
+}
+
+// Progress is run-wide state that components share: the expected total,
+// set by the runtime when the source is a Sizer, and the start time.
+type Progress struct {
+	Started time.Time
+	total   atomic.Int64
+}
+
+// SetTotal records the number of records the run expects; -1 means unknown.
+func (p *Progress) SetTotal(n int64) { p.total.Store(n) }
+
+// Total returns the number of records the run expects, or -1 when unknown.
+func (p *Progress) Total() int64 { return p.total.Load() }
+
+// NewProgress returns progress with an unknown total, started now.
+func NewProgress(now time.Time) *Progress {
+	p := &Progress{Started: now}
+	p.total.Store(-1)
+	return p
+}
+
+// Env is what a component's constructor receives.
+type Env struct {
+	// ID is the component's id in the config (default: its type).
+	ID string
+	// Pipeline is the pipeline's name, which is also the status phase.
+	Pipeline string
+	// RunID identifies this run in logs, status files and _meta.
+	RunID string
+	// Logger is pre-scoped with the component's kind and id.
+	Logger *slog.Logger
+	// Store is the database the run works on; nil when the run has none.
+	Store *store.DB
+	// HTTP is the client for network components.
+	HTTP *http.Client
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Progress is shared by all components of the run.
+	Progress *Progress
+	// StatusDir is the directory chosen by --status-dir, empty when unset.
+	StatusDir string
+}
