@@ -60,6 +60,9 @@ type ASN struct {
 type Record struct {
 	// Raw is the address exactly as the source found it (possibly garbage).
 	Raw string
+	// Received is when the runtime took the record from the source; the
+	// sink reports the time since then as _meta.duration_ms.
+	Received time.Time
 	// Addr is the canonical address; valid once the validate stage accepted it.
 	Addr netip.Addr
 

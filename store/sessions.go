@@ -1,0 +1,33 @@
+package store
+
+import "strings"
+
+// SessionIP returns an SQL expression for the address of a session row
+// (table alias a) in the dialect's SQL: source_ip where set, else upstream's
+// canonical first-seen address from the session's enrichment JSON (the first
+// key of enrichment.session, then enrichment.dshield.ip.number), which is
+// where an upstream database keeps the address of a session whose IP is not
+// yet in ip_inventory.
+//
+// The result is lightly canonicalised in SQL (trimmed, lower case, an
+// IPv4-mapped IPv6 address unmapped) so that sessions of the usual spellings
+// of one address group together; the validate stage does the full
+// net/netip canonicalisation. Malformed JSON yields NULL, never an error.
+func SessionIP(d Dialect, a string) string {
+	var raw string
+	switch d {
+	case Postgres:
+		raw = `COALESCE(NULLIF(TRIM(a.source_ip), ''),
+  CASE WHEN json_typeof((a.enrichment::json)->'session') = 'object'
+       THEN (SELECT k FROM json_object_keys((a.enrichment::json)->'session') AS k LIMIT 1) END,
+  (a.enrichment::json)->'dshield'->'ip'->>'number')`
+	default:
+		raw = `COALESCE(NULLIF(TRIM(a.source_ip), ''),
+  CASE WHEN json_valid(a.enrichment) AND json_type(a.enrichment, '$.session') = 'object'
+       THEN (SELECT key FROM json_each(a.enrichment, '$.session') LIMIT 1) END,
+  CASE WHEN json_valid(a.enrichment) THEN json_extract(a.enrichment, '$.dshield.ip.number') END)`
+	}
+	raw = strings.ReplaceAll(raw, "a.", a+".")
+	l := "LOWER(TRIM(" + raw + "))"
+	return "CASE WHEN " + l + " LIKE '::ffff:%.%.%.%' THEN SUBSTR(" + l + ", 8) ELSE " + l + " END"
+}
