@@ -1,0 +1,287 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reugn/go-streams"
+	"github.com/reugn/go-streams/extension"
+	"github.com/reugn/go-streams/flow"
+)
+
+// RunOptions tunes Run. The zero value is usable.
+type RunOptions struct {
+	// Window shapes the batches that leave the source; stages and sinks
+	// that implement Windowed get their own. Default: 256 records or 250ms.
+	Window Window
+	// DrainTimeout bounds how long in-flight batches may take to reach the
+	// sink after ctx is cancelled; past it, uncommitted work is abandoned
+	// (a rerun picks it up). Default: 30s.
+	DrainTimeout time.Duration
+}
+
+func (o RunOptions) withDefaults() RunOptions {
+	if o.Window.Size <= 0 {
+		o.Window.Size = 256
+	}
+	if o.Window.MaxWait <= 0 {
+		o.Window.MaxWait = 250 * time.Millisecond
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Run streams every record of the source through the stages into the sink
+// and returns when all are committed, the source failed, a component
+// failed, or ctx was cancelled.
+//
+// Cancelling ctx is a request to stop: the source stops, batches already
+// emitted still flow through the stages and are committed (within
+// DrainTimeout), side sinks record the end, and Run returns ErrInterrupted.
+// A stage or sink error stops the source the same way and is returned;
+// what the failing component held is not committed, so a rerun redoes it.
+func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (Summary, error) {
+	opts = opts.withDefaults()
+	started := time.Now()
+	r := &run{p: p, emittedAt: time.Now}
+
+	// Stages and sinks work on a context that outlives ctx, so that a
+	// cancelled run still commits what it already took from the source.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	r.stopSource = stopSource
+
+	var wg sync.WaitGroup
+	finished := make(chan struct{})
+	wg.Add(1)
+	go func() { // the drain deadline
+		defer wg.Done()
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(opts.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			p.logger.Warn("drain timed out; abandoning uncommitted batches", "drain_timeout", opts.DrainTimeout)
+			cancelWork()
+		}
+	}()
+
+	if s, ok := p.source.c.(Sizer); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := s.Total(srcCtx)
+			switch {
+			case err == nil:
+				p.progress.SetTotal(n)
+			case srcCtx.Err() == nil:
+				p.logger.Debug("count source records", "err", err)
+			}
+		}()
+	}
+
+	in := make(chan any)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(in)
+		emit := func(rec *Record) error {
+			rec.Received = r.emittedAt()
+			select {
+			case in <- rec:
+				r.emitted.Add(1)
+				return nil
+			case <-srcCtx.Done():
+				return ErrStopped
+			}
+		}
+		err := protect(func() error { return p.source.c.Run(srcCtx, emit) })
+		if err != nil && srcCtx.Err() == nil {
+			r.fail(fmt.Errorf("source %q: %w", p.source.id, err))
+		}
+	}()
+
+	var f streams.Flow = newBatcher(opts.Window)
+	extension.NewChanSource(in).Via(f)
+	for _, st := range p.stages {
+		if w, ok := st.c.(Windowed); ok {
+			f = f.Via(newBatcher(w.Window()))
+		}
+		f = f.Via(flow.NewMap(r.stage(work, st), 1))
+	}
+	if w, ok := p.sink.c.(Windowed); ok {
+		f = f.Via(newBatcher(w.Window()))
+	}
+	f.To(r.sink(work)) // blocks until the sink has seen every batch
+
+	stopSource()
+	close(finished)
+	wg.Wait()
+
+	sum := Summary{
+		RunID: p.runID, Pipeline: p.name,
+		Committed: r.committed.Load(), Rejected: r.rejected.Load(), Dropped: r.dropped.Load(),
+		Elapsed: time.Since(started),
+	}
+	var err error
+	switch {
+	case r.err() != nil:
+		sum.State, err = RunFailed, r.err()
+	case ctx.Err() != nil:
+		sum.State, err = RunInterrupted, ErrInterrupted
+	default:
+		sum.State = RunDone
+	}
+	sum.Err = err
+	r.finish(ctx, sum)
+	return sum, err
+}
+
+// run is the state of one Run call shared by its goroutines.
+type run struct {
+	p          *Pipeline
+	emittedAt  func() time.Time
+	stopSource context.CancelFunc
+
+	emitted, committed, rejected, dropped atomic.Int64
+
+	mu       sync.Mutex
+	firstErr error
+}
+
+// fail records the first fatal error and stops the source.
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+	r.stopSource()
+}
+
+func (r *run) err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstErr
+}
+
+// stage adapts a Stage to a go-streams map function. After any fatal error
+// stages drop their input: those records are not committed and a rerun
+// picks them up.
+func (r *run) stage(ctx context.Context, st node[Stage]) flow.MapFunction[Batch, Batch] {
+	return func(b Batch) Batch {
+		if len(b) == 0 || r.err() != nil {
+			return nil
+		}
+		var out Batch
+		err := protect(func() error {
+			var err error
+			out, err = st.c.Process(ctx, b)
+			return err
+		})
+		if err != nil {
+			r.fail(fmt.Errorf("stage %q: %w", st.id, err))
+			return nil
+		}
+		if n := len(b) - len(out); n > 0 {
+			r.dropped.Add(int64(n))
+		}
+		return out
+	}
+}
+
+// sink returns the go-streams sink that commits batches to the main sink
+// and then hands them to the side sinks, so side sinks only ever see
+// committed records.
+func (r *run) sink(ctx context.Context) streams.Sink {
+	s := &sinkNode{in: make(chan any), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		failed := false
+		warned := map[string]bool{}
+		for el := range s.in {
+			b := el.(Batch)
+			if len(b) == 0 || failed {
+				continue
+			}
+			if err := protect(func() error { return r.p.sink.c.Write(ctx, b) }); err != nil {
+				failed = true
+				r.fail(fmt.Errorf("sink %q: %w", r.p.sink.id, err))
+				continue
+			}
+			r.committed.Add(int64(len(b)))
+			for _, rec := range b {
+				if rec.Rejected() {
+					r.rejected.Add(1)
+				}
+			}
+			for _, side := range r.p.sideSinks {
+				err := protect(func() error { return side.c.Write(ctx, b) })
+				if err != nil && !warned[side.id] {
+					warned[side.id] = true
+					r.p.logger.Warn("side sink write failed; the run goes on", "sink", side.id, "err", err)
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// finish gives side sinks the final summary, last of all.
+func (r *run) finish(ctx context.Context, sum Summary) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, side := range r.p.sideSinks {
+		f, ok := side.c.(Finisher)
+		if !ok {
+			continue
+		}
+		if err := protect(func() error { return f.Finish(fctx, sum) }); err != nil {
+			r.p.logger.Warn("side sink could not record the end of the run", "sink", side.id, "err", err)
+		}
+	}
+}
+
+// sinkNode is the terminal go-streams inlet of a run.
+type sinkNode struct {
+	in   chan any
+	done chan struct{}
+}
+
+var _ streams.Sink = (*sinkNode)(nil)
+
+func (s *sinkNode) In() chan<- any   { return s.in }
+func (s *sinkNode) AwaitCompletion() { <-s.done }
+
+// PanicError is a panic recovered from a component, with its stack.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// protect runs f and turns a panic into a *PanicError, so one broken
+// component fails the run cleanly instead of killing the process before the
+// sink committed what it holds.
+func protect(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f()
+}
