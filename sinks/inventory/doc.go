@@ -1,0 +1,28 @@
+// Package inventory is the main sink of an enrichment run: it upserts one
+// ip_inventory row per address, the asn_inventory rows those rows point at,
+// and keeps records that can never be stored in cowrie_enrich_dead_letters.
+//
+// Invariants it keeps:
+//
+//   - One transaction per batch: a nil error from Write means every record
+//     of the batch is committed, as an inventory row or as a dead letter.
+//   - One bad row never fails its batch: when the database refuses the batch
+//     for a data error, the rows are retried one at a time under savepoints,
+//     and each refused row becomes a dead letter (stage "inventory"). A
+//     connection-level error (database gone, context cancelled) is returned
+//     instead and nothing is committed.
+//   - Enrichment JSON is merged at the top level: the keys a run refreshed
+//     replace the stored ones whole, every other key is kept, and "_meta"
+//     always carries all nine provenance keys.
+//   - first_seen, last_seen and session_count are set exactly from the
+//     record's sessions (never incremented), so writing a batch twice gives
+//     the same rows apart from updated_at and _meta.
+//   - An asn_inventory row exists before an ip_inventory row points at it;
+//     ASN rows are written in ascending order so concurrent writers do not
+//     deadlock, and their organisation data is first-writer-wins.
+//   - The generated columns (geo_country, is_scanner, is_bogon) and ip_types
+//     are never written.
+//   - session_summaries.source_ip is filled only after the address is in
+//     ip_inventory, inside the same transaction, which keeps upstream's
+//     foreign key from session_summaries to ip_inventory satisfied.
+package inventory

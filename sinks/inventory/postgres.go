@@ -1,0 +1,176 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cowrie-enrich/cowrie-enrich/store"
+)
+
+// PostgreSQL writes each table with one statement per batch whose values
+// are arrays, so a batch costs a handful of round trips whatever its size.
+
+var pgASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
+SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, 0, 0, '{}', $5, $5
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(asn, org, country, registry, n)
+ORDER BY u.n
+` + asnConflict
+
+// pgIPUpsert upserts the batch and returns the ASNs the rows pointed at
+// before: a row moving to another ASN changes that ASN's counters too. The
+// enrichment column is JSONB on our schema and may be JSON on upstream's;
+// both cast to and from jsonb on assignment, so one statement fits both.
+var pgIPUpsert = `WITH batch AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::bool[])
+        AS u(ip, asn, first_seen, last_seen, sessions, doc, enriched)
+), old AS (
+    SELECT DISTINCT i.current_asn FROM ip_inventory i JOIN batch b ON i.ip_address = b.ip
+    WHERE i.current_asn IS NOT NULL
+), up AS (
+    INSERT INTO ip_inventory AS t ` + ipColumns + `
+    SELECT b.ip, b.asn, CASE WHEN b.asn IS NOT NULL THEN $8::timestamptz END, b.first_seen, b.last_seen, b.sessions,
+        b.doc::jsonb, CASE WHEN b.enriched THEN $8::timestamptz END, $8::timestamptz, $8::timestamptz
+    FROM batch b
+    ` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
+        || excluded.enrichment::jsonb`) + `
+)
+SELECT current_asn::bigint FROM old`
+
+var pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
+FROM unnest($1::text[]) AS b(ip)
+WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.Postgres, "s") + ` = b.ip`
+
+// pgCountASNs locks the ASN rows in ascending order before updating them,
+// like the upsert, so that concurrent writers cannot deadlock on them.
+const pgCountASNs = `WITH locked AS (
+    SELECT asn_number FROM asn_inventory WHERE asn_number = ANY($1::bigint[]) ORDER BY asn_number FOR UPDATE
+), counts AS (
+    SELECT l.asn_number, count(i.ip_address) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
+    FROM locked l LEFT JOIN ip_inventory i ON i.current_asn = l.asn_number
+    GROUP BY l.asn_number
+)
+UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
+FROM counts c
+WHERE a.asn_number = c.asn_number
+  AND (a.unique_ip_count, a.total_session_count) IS DISTINCT FROM (c.ips, c.sessions)`
+
+var pgDeadLetters = `INSERT INTO cowrie_enrich_dead_letters AS d ` + deadColumns + `
+SELECT u.stage, u.raw, u.reason, $4, $5, $6, $6
+FROM unnest($1::text[], $2::text[], $3::text[]) AS u(stage, raw, reason)
+` + deadConflict
+
+type pgBackend struct {
+	pool         *pgxpool.Pool
+	fillSessions bool
+}
+
+func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{tx: tx, fillSessions: b.fillSessions}, nil
+}
+
+// dataError reports SQLSTATE classes 22 (data exception: overflow, value
+// too long, bad encoding) and 23 (integrity constraint violation).
+func (b *pgBackend) dataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "23"
+}
+
+type pgTx struct {
+	tx           pgx.Tx
+	fillSessions bool
+}
+
+func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error) {
+	asns := asnRows(rows)
+	touched := make([]int64, 0, len(asns))
+	if len(asns) > 0 {
+		nums := make([]int64, len(asns))
+		orgs := make([]string, len(asns))
+		countries := make([]string, len(asns))
+		registries := make([]string, len(asns))
+		for i, a := range asns {
+			nums[i], orgs[i], countries[i], registries[i] = a.number, a.org, a.country, a.registry
+		}
+		if _, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now); err != nil {
+			return nil, err
+		}
+		touched = append(touched, nums...)
+	}
+
+	ips := make([]string, len(rows))
+	rowASNs := make([]*int64, len(rows))
+	firsts := make([]time.Time, len(rows))
+	lasts := make([]time.Time, len(rows))
+	sessions := make([]int64, len(rows))
+	docs := make([]string, len(rows))
+	enriched := make([]bool, len(rows))
+	for i, w := range rows {
+		ips[i], docs[i], enriched[i] = w.ip, string(w.docJSON), w.enriched
+		if w.asn != nil {
+			rowASNs[i] = &w.asn.Number
+		}
+		firsts[i], lasts[i] = now, now
+		if w.sessions > 0 {
+			firsts[i], lasts[i], sessions[i] = w.first, w.last, w.sessions
+		}
+	}
+	rs, err := t.tx.Query(ctx, pgIPUpsert, ips, rowASNs, firsts, lasts, sessions, docs, enriched, now)
+	if err != nil {
+		return nil, err
+	}
+	old, err := pgx.CollectRows(rs, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	touched = append(touched, old...)
+
+	if t.fillSessions {
+		if _, err := t.tx.Exec(ctx, pgFillSessions, ips); err != nil {
+			return nil, err
+		}
+	}
+	return touched, nil
+}
+
+func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {
+	if len(asns) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(ctx, pgCountASNs, asns)
+	return err
+}
+
+func (t *pgTx) deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	stages := make([]string, len(dead))
+	raws := make([]string, len(dead))
+	reasons := make([]string, len(dead))
+	for i, d := range dead {
+		stages[i], raws[i], reasons[i] = d.stage, d.raw, d.reason
+	}
+	_, err := t.tx.Exec(ctx, pgDeadLetters, stages, raws, reasons, pipelineName, runID, now)
+	return err
+}
+
+func (t *pgTx) exec(ctx context.Context, sql string) error {
+	_, err := t.tx.Exec(ctx, sql)
+	return err
+}
+
+func (t *pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }

@@ -1,0 +1,368 @@
+package inventory
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/store"
+)
+
+// StageRefused is the dead-letter stage of records whose row the database
+// refused.
+const StageRefused = "inventory"
+
+// maxRawBytes bounds the raw address kept in a dead letter: garbage input
+// can be arbitrarily long, and the dead letter only has to identify it.
+const maxRawBytes = 1000
+
+var (
+	_ pipeline.Sink     = (*Sink)(nil)
+	_ pipeline.Windowed = (*Sink)(nil)
+	_ pipeline.Closer   = (*Sink)(nil)
+)
+
+// Sink writes batches to the inventory tables.
+type Sink struct {
+	cfg    Config
+	db     backend
+	runID  string
+	name   string
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// New returns a sink writing to env.Store.
+func New(env pipeline.Env, cfg *Config) (*Sink, error) {
+	if env.Store == nil {
+		return nil, errors.New("inventory sink needs a database")
+	}
+	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	switch env.Store.Dialect {
+	case store.Postgres:
+		s.db = &pgBackend{pool: env.Store.Pool, fillSessions: cfg.FillSessionIP}
+	case store.SQLite:
+		s.db = &sqliteBackend{db: env.Store.SQL, fillSessions: cfg.FillSessionIP}
+	default:
+		return nil, fmt.Errorf("inventory: unsupported dialect %q", env.Store.Dialect)
+	}
+	return s, nil
+}
+
+// newSink adapts New to the registry's constructor type.
+func newSink(env pipeline.Env, cfg *Config) (pipeline.Sink, error) {
+	s, err := New(env, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Window asks the runtime for batches of batch_size records, or fewer after
+// flush_interval.
+func (s *Sink) Window() pipeline.Window {
+	return pipeline.Window{Size: s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval}
+}
+
+// Close releases nothing: the store belongs to the run.
+func (s *Sink) Close() error { return nil }
+
+// Write commits the batch in one transaction. When the database refuses
+// the batch for a data error, the rows are retried one at a time and each
+// refused row is kept as a dead letter (its records are marked rejected by
+// stage "inventory"); Write then returns nil.
+func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
+	if len(b) == 0 {
+		return nil
+	}
+	start := time.Now()
+	p := s.plan(b)
+	refused, err := s.commit(ctx, p, false)
+	if err != nil {
+		if ctx.Err() != nil || !s.db.dataError(err) {
+			return fmt.Errorf("inventory: upsert batch: %w", err)
+		}
+		s.logger.Debug("batch refused, retrying rows one at a time", "batch_size", len(b), "err", err)
+		if refused, err = s.commit(ctx, p, true); err != nil {
+			return fmt.Errorf("inventory: upsert rows one at a time: %w", err)
+		}
+	}
+	for _, rf := range refused {
+		for _, r := range rf.row.records {
+			r.Reject(StageRefused, rf.err)
+			s.logger.Warn("row refused by the database, kept as dead letter", "ip", rf.row.ip, "err", rf.err)
+		}
+	}
+	s.logger.Debug("batch committed", "batch_size", len(b), "rows", len(p.rows)+len(p.invalid)-len(refused),
+		"refused", len(refused), "rejected", len(p.dead), "elapsed", time.Since(start))
+	return nil
+}
+
+// plan is a batch prepared for writing: one row per address, the dead
+// letters of records earlier stages rejected, and the rows refused before
+// reaching the database.
+type plan struct {
+	now     time.Time
+	rows    []*row
+	dead    []deadLetter
+	invalid []refusal // rows refused before reaching the database
+}
+
+// row is what one batch writes for one address. Several records of the
+// same address are folded into one row as if they were written one after
+// the other, because PostgreSQL cannot update a row twice in one statement.
+type row struct {
+	ip       string
+	asn      *pipeline.ASN   // the last record's ASN that is set; nil keeps the stored one
+	asns     []*pipeline.ASN // every ASN of the records, in batch order
+	first    time.Time
+	last     time.Time
+	sessions int64 // 0: the records did not know, keep the stored values
+	enriched bool
+	doc      map[string]any
+	docJSON  []byte
+	records  []*pipeline.Record
+}
+
+// deadLetter is one row of cowrie_enrich_dead_letters.
+type deadLetter struct {
+	stage, raw, reason string
+}
+
+// refusal is a row the database refused, with its error.
+type refusal struct {
+	row *row
+	err error
+}
+
+func (s *Sink) plan(b pipeline.Batch) *plan {
+	p := &plan{now: s.now()}
+	byIP := make(map[string]*row, len(b))
+	for _, r := range b {
+		if r.Rejected() {
+			p.dead = append(p.dead, newDeadLetter(r.ErrStage, r.Raw, r.Err))
+			continue
+		}
+		ip := r.IP()
+		w := byIP[ip]
+		if w == nil {
+			w = &row{ip: ip, doc: make(map[string]any)}
+			byIP[ip] = w
+			p.rows = append(p.rows, w)
+		}
+		w.records = append(w.records, r)
+		if r.ASN != nil {
+			w.asn = r.ASN
+			w.asns = append(w.asns, r.ASN)
+		}
+		if r.Sessions > 0 {
+			w.first, w.last, w.sessions = r.FirstSeen, r.LastSeen, r.Sessions
+		}
+		w.enriched = w.enriched || r.Enriched()
+		for k, v := range Document(r, Meta(r, s.runID, s.name, p.now)) {
+			w.doc[k] = v
+		}
+	}
+	// A stage value that does not marshal to JSON is a bug in that stage;
+	// it costs the row (kept as a dead letter), not the run.
+	rows := p.rows[:0]
+	for _, w := range p.rows {
+		b, err := json.Marshal(w.doc)
+		if err != nil {
+			err = fmt.Errorf("encode enrichment: %w", err)
+			p.invalid = append(p.invalid, refusal{row: w, err: err})
+			continue
+		}
+		w.docJSON = b
+		rows = append(rows, w)
+	}
+	p.rows = rows
+	return p
+}
+
+// deadLetters returns the dead letters of the row's records refused by
+// the inventory stage with err.
+func (w *row) deadLetters(err error) []deadLetter {
+	out := make([]deadLetter, len(w.records))
+	for i, r := range w.records {
+		out[i] = newDeadLetter(StageRefused, r.Raw, err)
+	}
+	return out
+}
+
+// commit writes p in one transaction. With oneByOne, each row is written
+// under its own savepoint and the rows the database refuses are returned
+// and kept as dead letters; otherwise any error aborts the transaction.
+func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, error) {
+	tx, err := s.db.begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	// Rolling back after a commit is a no-op; it must run even when ctx is
+	// cancelled, or the connection would stay in a transaction.
+	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+
+	refused := slices.Clone(p.invalid)
+	var asns []int64
+	dead := slices.Clone(p.dead)
+	for _, rf := range p.invalid {
+		dead = append(dead, rf.row.deadLetters(rf.err)...)
+	}
+	if !oneByOne {
+		if len(p.rows) > 0 {
+			if asns, err = tx.upsert(ctx, p.now, p.rows); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		for _, w := range p.rows {
+			touched, err := s.upsertOne(ctx, tx, p.now, w)
+			if err == nil {
+				asns = append(asns, touched...)
+				continue
+			}
+			if ctx.Err() != nil || !s.db.dataError(err) {
+				return nil, err
+			}
+			refused = append(refused, refusal{row: w, err: err})
+			dead = append(dead, w.deadLetters(err)...)
+		}
+	}
+	if err := tx.countASNs(ctx, uniqueSorted(asns)); err != nil {
+		return nil, fmt.Errorf("count ASN rows: %w", err)
+	}
+	if err := tx.deadLetters(ctx, p.now, s.name, s.runID, dedupeDead(dead)); err != nil {
+		return nil, fmt.Errorf("write dead letters: %w", err)
+	}
+	if err := tx.commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return refused, nil
+}
+
+// upsertOne writes one row under a savepoint, so that a refused row leaves
+// the transaction usable for the next one.
+func (s *Sink) upsertOne(ctx context.Context, tx batchTx, now time.Time, w *row) ([]int64, error) {
+	if err := tx.exec(ctx, "SAVEPOINT inventory_row"); err != nil {
+		return nil, err
+	}
+	asns, err := tx.upsert(ctx, now, []*row{w})
+	if err != nil {
+		if rbErr := tx.exec(ctx, "ROLLBACK TO SAVEPOINT inventory_row"); rbErr != nil {
+			return nil, errors.Join(err, rbErr)
+		}
+		return nil, err
+	}
+	return asns, tx.exec(ctx, "RELEASE SAVEPOINT inventory_row")
+}
+
+// backend is one database dialect's way of writing a plan.
+type backend interface {
+	begin(ctx context.Context) (batchTx, error)
+	// dataError reports whether err is the database refusing data (a
+	// constraint, an overflow, a value too long), as opposed to the
+	// connection or the schema failing: only data errors are worth retrying
+	// row by row.
+	dataError(err error) bool
+}
+
+// batchTx is an open transaction of a backend.
+type batchTx interface {
+	// upsert writes the ASN rows, the IP rows and (when configured) the
+	// sessions' source_ip of rows; it returns the ASNs whose counters may
+	// have changed: the rows' new ASNs and the ones they moved away from.
+	upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error)
+	// countASNs recomputes unique_ip_count and total_session_count of asns
+	// from ip_inventory.
+	countASNs(ctx context.Context, asns []int64) error
+	deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error
+	exec(ctx context.Context, sql string) error
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}
+
+// asnRow is one asn_inventory row to ensure, with the first non-empty
+// organisation data the batch offers for it.
+type asnRow struct {
+	number                 int64
+	org, country, registry string
+}
+
+// asnRows returns the ASN rows rows point at, in ascending order so that
+// concurrent writers lock them in the same order.
+func asnRows(rows []*row) []asnRow {
+	byNum := make(map[int64]*asnRow)
+	for _, w := range rows {
+		for _, a := range w.asns {
+			e := byNum[a.Number]
+			if e == nil {
+				e = &asnRow{number: a.Number}
+				byNum[a.Number] = e
+			}
+			e.org = cmp.Or(e.org, a.Org)
+			e.country = cmp.Or(e.country, a.Country)
+			e.registry = cmp.Or(e.registry, a.Registry)
+		}
+	}
+	out := make([]asnRow, 0, len(byNum))
+	for _, e := range byNum {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b asnRow) int { return cmp.Compare(a.number, b.number) })
+	return out
+}
+
+func uniqueSorted(asns []int64) []int64 {
+	slices.Sort(asns)
+	return slices.Compact(asns)
+}
+
+func newDeadLetter(stage, raw string, err error) deadLetter {
+	return deadLetter{stage: stage, raw: clean(raw, maxRawBytes), reason: clean(err.Error(), 0)}
+}
+
+// dedupeDead keeps the last dead letter of each (stage, raw): PostgreSQL
+// cannot update a row twice in one statement.
+func dedupeDead(dead []deadLetter) []deadLetter {
+	type key struct{ stage, raw string }
+	idx := make(map[key]int, len(dead))
+	out := dead[:0:0]
+	for _, d := range dead {
+		k := key{d.stage, d.raw}
+		if i, ok := idx[k]; ok {
+			out[i] = d
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, d)
+	}
+	return out
+}
+
+// clean makes s storable as text in both databases: valid UTF-8 without
+// NUL bytes (PostgreSQL refuses both), cut to at most limit bytes on a
+// character boundary when limit > 0.
+func clean(s string, limit int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if limit <= 0 || len(s) <= limit {
+		return s
+	}
+	for limit > 0 && !utf8.RuneStart(s[limit]) {
+		limit--
+	}
+	return s[:limit]
+}

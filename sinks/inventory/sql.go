@@ -1,0 +1,53 @@
+package inventory
+
+import "fmt"
+
+// The ON CONFLICT clauses are shared by both dialects, so the row
+// semantics cannot drift apart; only how values reach the statement
+// differs (arrays on PostgreSQL, one execution per row on SQLite).
+
+// asnConflict refreshes last_seen of an existing ASN row and fills its
+// organisation data only where it is still empty: the first writer wins,
+// as upstream's _ensure_asn_inventory.
+const asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
+    last_seen = excluded.last_seen,
+    updated_at = excluded.updated_at,
+    organization_name = COALESCE(NULLIF(a.organization_name, ''), excluded.organization_name),
+    organization_country = COALESCE(NULLIF(a.organization_country, ''), excluded.organization_country),
+    rir_registry = COALESCE(NULLIF(a.rir_registry, ''), excluded.rir_registry)`
+
+// ipConflict updates an existing ip_inventory row (alias t). A record
+// without sessions is inserted with session_count 0, so a positive
+// excluded.session_count means the record knows its sessions and they are
+// set exactly; otherwise the stored ones are kept. A NULL current_asn or
+// enrichment_updated_at in the new values keeps the stored one. The
+// generated columns and ip_types are never named.
+func ipConflict(enrichment string) string {
+	return fmt.Sprintf(`ON CONFLICT (ip_address) DO UPDATE SET
+    current_asn = COALESCE(excluded.current_asn, t.current_asn),
+    asn_last_verified = COALESCE(excluded.asn_last_verified, t.asn_last_verified),
+    first_seen = CASE WHEN excluded.session_count > 0 THEN excluded.first_seen ELSE t.first_seen END,
+    last_seen = CASE WHEN excluded.session_count > 0 THEN excluded.last_seen ELSE t.last_seen END,
+    session_count = CASE WHEN excluded.session_count > 0 THEN excluded.session_count ELSE t.session_count END,
+    enrichment = %s,
+    enrichment_updated_at = COALESCE(excluded.enrichment_updated_at, t.enrichment_updated_at),
+    updated_at = excluded.updated_at`, enrichment)
+}
+
+// ipColumns are the ip_inventory columns the sink writes, in the order of
+// the values of both dialects' statements.
+const ipColumns = `(ip_address, current_asn, asn_last_verified, first_seen, last_seen, session_count,
+    enrichment, enrichment_updated_at, created_at, updated_at)`
+
+const asnColumns = `(asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen,
+    unique_ip_count, total_session_count, enrichment, created_at, updated_at)`
+
+// deadConflict keeps one dead letter per stage and raw value; a rerun
+// refreshes its reason and which run saw it last.
+const deadConflict = `ON CONFLICT (stage, ip_raw) DO UPDATE SET
+    reason = excluded.reason,
+    pipeline = excluded.pipeline,
+    run_id = excluded.run_id,
+    last_seen = excluded.last_seen`
+
+const deadColumns = `(stage, ip_raw, reason, pipeline, run_id, first_seen, last_seen)`

@@ -1,0 +1,231 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cowrie-enrich/cowrie-enrich/store"
+)
+
+// SQLite runs in-process, so a prepared statement executed once per row
+// costs no round trip. Enrichment JSON is merged in Go: json_patch would
+// delete keys whose new value is null and merge nested objects, while a
+// refreshed source must replace its stored object whole.
+
+var sqliteASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
+VALUES (?1, NULLIF(?2, ''), NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?5, 0, 0, '{}', ?5, ?5)
+` + asnConflict
+
+var sqliteIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+` + ipConflict("excluded.enrichment")
+
+const sqliteExisting = `SELECT ip_address, enrichment, current_asn FROM ip_inventory
+WHERE ip_address IN (SELECT value FROM json_each(?1))`
+
+var sqliteFillSessions = `UPDATE session_summaries AS s SET source_ip = ` + store.SessionIP(store.SQLite, "s") + `
+WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.SQLite, "s") + ` IN (SELECT value FROM json_each(?1))`
+
+const sqliteCountASNs = `UPDATE asn_inventory SET
+    unique_ip_count = (SELECT count(*) FROM ip_inventory i WHERE i.current_asn = asn_inventory.asn_number),
+    total_session_count = (SELECT COALESCE(sum(i.session_count), 0) FROM ip_inventory i WHERE i.current_asn = asn_inventory.asn_number)
+WHERE asn_number IN (SELECT value FROM json_each(?1))`
+
+var sqliteDeadLetter = `INSERT INTO cowrie_enrich_dead_letters AS d ` + deadColumns + `
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+` + deadConflict
+
+type sqliteBackend struct {
+	db           *sql.DB
+	fillSessions bool
+}
+
+func (b *sqliteBackend) begin(ctx context.Context) (batchTx, error) {
+	// The store opens SQLite with _txlock=immediate: the write lock is taken
+	// here, so reading the stored JSON and writing the merge is atomic.
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteTx{tx: tx, fillSessions: b.fillSessions}, nil
+}
+
+// dataError reports constraint violations, type mismatches and oversized
+// values; busy, I/O and schema errors are not the data's fault.
+func (b *sqliteBackend) dataError(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
+		return true
+	}
+	return false
+}
+
+type sqliteTx struct {
+	tx           *sql.Tx
+	fillSessions bool
+}
+
+// stored is what the sink needs of an existing ip_inventory row.
+type stored struct {
+	enrichment sql.NullString
+	asn        sql.NullInt64
+}
+
+func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error) {
+	ts := store.FormatTime(now)
+	var touched []int64
+	if asns := asnRows(rows); len(asns) > 0 {
+		stmt, err := t.tx.PrepareContext(ctx, sqliteASNUpsert)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		for _, a := range asns {
+			if _, err := stmt.ExecContext(ctx, a.number, a.org, a.country, a.registry, ts); err != nil {
+				return nil, err
+			}
+			touched = append(touched, a.number)
+		}
+	}
+
+	ips := make([]string, len(rows))
+	for i, w := range rows {
+		ips[i] = w.ip
+	}
+	ipsJSON, err := json.Marshal(ips)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := t.existing(ctx, ipsJSON)
+	if err != nil {
+		return nil, err
+	}
+
+	stmt, err := t.tx.PrepareContext(ctx, sqliteIPUpsert)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for _, w := range rows {
+		old := existing[w.ip]
+		if old.asn.Valid {
+			touched = append(touched, old.asn.Int64)
+		}
+		doc, err := mergeTop(old.enrichment.String, w.docJSON)
+		if err != nil {
+			return nil, err
+		}
+		var asn, verified, updated any
+		if w.asn != nil {
+			asn, verified = w.asn.Number, ts
+		}
+		if w.enriched {
+			updated = ts
+		}
+		first, last := ts, ts
+		if w.sessions > 0 {
+			first, last = store.FormatTime(w.first), store.FormatTime(w.last)
+		}
+		if _, err := stmt.ExecContext(ctx, w.ip, asn, verified, first, last, w.sessions, string(doc), updated, ts); err != nil {
+			return nil, err
+		}
+	}
+
+	if t.fillSessions {
+		if _, err := t.tx.ExecContext(ctx, sqliteFillSessions, string(ipsJSON)); err != nil {
+			return nil, err
+		}
+	}
+	return touched, nil
+}
+
+// existing reads the stored enrichment and ASN of the batch's addresses in
+// one query.
+func (t *sqliteTx) existing(ctx context.Context, ipsJSON []byte) (map[string]stored, error) {
+	rs, err := t.tx.QueryContext(ctx, sqliteExisting, string(ipsJSON))
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := make(map[string]stored)
+	for rs.Next() {
+		var ip string
+		var s stored
+		if err := rs.Scan(&ip, &s.enrichment, &s.asn); err != nil {
+			return nil, err
+		}
+		out[ip] = s
+	}
+	return out, rs.Err()
+}
+
+// mergeTop merges the top-level keys of doc into the stored JSON object:
+// each key of doc replaces the stored value whole, every other stored key
+// is kept. Stored text that is not a JSON object counts as empty, as the
+// PostgreSQL statement does.
+func mergeTop(storedJSON string, doc []byte) ([]byte, error) {
+	var merged map[string]json.RawMessage
+	if storedJSON != "" && json.Unmarshal([]byte(storedJSON), &merged) != nil {
+		merged = nil
+	}
+	if merged == nil {
+		merged = make(map[string]json.RawMessage)
+	}
+	var fresh map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &fresh); err != nil {
+		return nil, fmt.Errorf("decode enrichment: %w", err)
+	}
+	for k, v := range fresh {
+		merged[k] = v
+	}
+	return json.Marshal(merged)
+}
+
+func (t *sqliteTx) countASNs(ctx context.Context, asns []int64) error {
+	if len(asns) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(asns)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, sqliteCountASNs, string(b))
+	return err
+}
+
+func (t *sqliteTx) deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(ctx, sqliteDeadLetter)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	ts := store.FormatTime(now)
+	for _, d := range dead {
+		if _, err := stmt.ExecContext(ctx, d.stage, d.raw, d.reason, pipelineName, runID, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) exec(ctx context.Context, sql string) error {
+	_, err := t.tx.ExecContext(ctx, sql)
+	return err
+}
+
+func (t *sqliteTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqliteTx) rollback(context.Context) error { return t.tx.Rollback() }
