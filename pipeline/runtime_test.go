@@ -1,0 +1,357 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline/pipelinetest"
+)
+
+// harness builds a pipeline from in-memory parts through the registry, as
+// the CLI does.
+type harness struct {
+	source pipeline.Source
+	stages []pipeline.Stage
+	sink   pipeline.Sink
+	side   pipeline.Sink
+}
+
+func (h harness) build(t *testing.T) *pipeline.Pipeline {
+	t.Helper()
+	none := func() *pipeline.NoConfig { return &pipeline.NoConfig{} }
+	specs := []pipeline.Spec{
+		pipeline.SourceSpec("src", "test source", "", none, func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) { return h.source, nil }),
+		pipeline.SinkSpec("out", "test sink", "", none, func(pipeline.Env, *pipeline.NoConfig) (pipeline.Sink, error) { return h.sink, nil }),
+	}
+	y := "version: 1\nname: t\nsource: {type: src}\nsink: {type: out}\nstages:\n"
+	for i, st := range h.stages {
+		name := fmt.Sprintf("s%d", i)
+		specs = append(specs, pipeline.StageSpec(name, "test stage", "", none, func(pipeline.Env, *pipeline.NoConfig) (pipeline.Stage, error) { return st, nil }))
+		y += "  - type: " + name + "\n"
+	}
+	if len(h.stages) == 0 {
+		y += "  []\n"
+	}
+	if h.side != nil {
+		specs = append(specs, pipeline.SinkSpec("side", "side sink", "", none, func(pipeline.Env, *pipeline.NoConfig) (pipeline.Sink, error) { return h.side, nil }))
+		y += "side_sinks: [{type: side}]\n"
+	}
+	f, err := pipeline.Load("t.yaml", []byte(y), pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.Resolve(pipeline.NewRegistry(specs...), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Build(context.Background(), plan, pipelinetest.Env(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ips(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("198.51.%d.%d", i/256, i%256)
+	}
+	return out
+}
+
+func pass() pipeline.Stage {
+	return pipelinetest.StageFunc(func(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) { return b, nil })
+}
+
+func TestRunDeliversEverythingInOrder(t *testing.T) {
+	sink := &pipelinetest.Sink{}
+	side := &recordingSide{}
+	want := ips(1000)
+	p := harness{source: &pipelinetest.Source{IPs: want}, stages: []pipeline.Stage{pass(), pass()}, sink: sink, side: side}.build(t)
+	sum, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 64, MaxWait: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.IPs(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("sink got %d records (first %v), want all %d in source order", len(got), head(got), len(want))
+	}
+	if sum.State != pipeline.RunDone || sum.Committed != 1000 {
+		t.Errorf("summary = %+v, want done with 1000 committed", sum)
+	}
+	if side.records() != 1000 || side.final.State != pipeline.RunDone {
+		t.Errorf("side sink saw %d records and final state %q, want 1000 and done", side.records(), side.final.State)
+	}
+}
+
+func head(s []string) []string {
+	if len(s) > 3 {
+		return s[:3]
+	}
+	return s
+}
+
+// windowedSink records batch sizes and asks for batches of at most 10.
+type windowedSink struct {
+	pipelinetest.Sink
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *windowedSink) Window() pipeline.Window {
+	return pipeline.Window{Size: 10, MaxWait: 50 * time.Millisecond}
+}
+
+func (s *windowedSink) Write(ctx context.Context, b pipeline.Batch) error {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(b))
+	s.mu.Unlock()
+	return s.Sink.Write(ctx, b)
+}
+
+func TestBatchesCloseAtSizeOrAge(t *testing.T) {
+	t.Run("size", func(t *testing.T) {
+		sink := &windowedSink{}
+		p := harness{source: &pipelinetest.Source{IPs: ips(95)}, sink: sink}.build(t)
+		if _, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 1000, MaxWait: time.Minute}}); err != nil {
+			t.Fatal(err)
+		}
+		want := "[10 10 10 10 10 10 10 10 10 5]"
+		if got := fmt.Sprint(sink.sizes); got != want {
+			t.Errorf("batch sizes = %s, want %s", got, want)
+		}
+	})
+	t.Run("age", func(t *testing.T) {
+		// A source that emits 3 records and then waits: the batch must be
+		// written after MaxWait, before the source ends.
+		sink := &windowedSink{}
+		written := make(chan struct{})
+		src := sourceFunc(func(ctx context.Context, emit func(*pipeline.Record) error) error {
+			for _, ip := range ips(3) {
+				if err := emit(pipeline.NewRecord(ip)); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-written:
+				return nil
+			case <-time.After(10 * time.Second):
+				return errors.New("batch was not written by age")
+			}
+		})
+		notify := &notifySink{sink: sink, once: sync.OnceFunc(func() { close(written) })}
+		p := harness{source: src, sink: notify}.build(t)
+		if _, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 1000, MaxWait: 20 * time.Millisecond}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(sink.sizes); got != "[3]" {
+			t.Errorf("batch sizes = %s, want [3]", got)
+		}
+	})
+}
+
+type notifySink struct {
+	sink *windowedSink
+	once func()
+}
+
+func (n *notifySink) Window() pipeline.Window { return n.sink.Window() }
+func (n *notifySink) Write(ctx context.Context, b pipeline.Batch) error {
+	err := n.sink.Write(ctx, b)
+	n.once()
+	return err
+}
+
+type sourceFunc func(ctx context.Context, emit func(*pipeline.Record) error) error
+
+func (f sourceFunc) Run(ctx context.Context, emit func(*pipeline.Record) error) error { return f(ctx, emit) }
+
+// recordingSide is a side sink that counts what it sees and the final summary.
+type recordingSide struct {
+	mu    sync.Mutex
+	n     int
+	final pipeline.Summary
+}
+
+func (s *recordingSide) Write(_ context.Context, b pipeline.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n += len(b)
+	return nil
+}
+
+func (s *recordingSide) Finish(_ context.Context, sum pipeline.Summary) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.final = sum
+	return nil
+}
+
+func (s *recordingSide) records() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func TestStageFailures(t *testing.T) {
+	boom := errors.New("provider unreachable")
+	tests := []struct {
+		name        string
+		stage       pipeline.Stage
+		errContains string
+		panicked    bool
+	}{
+		{
+			name: "error",
+			stage: pipelinetest.StageFunc(func(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+				if b[0].Raw == "198.51.1.0" {
+					return nil, boom
+				}
+				return b, nil
+			}),
+			errContains: `stage "s0": provider unreachable`,
+		},
+		{
+			name: "panic",
+			stage: pipelinetest.StageFunc(func(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+				if b[0].Raw == "198.51.1.0" {
+					var m map[string]int
+					m["x"]++
+				}
+				return b, nil
+			}),
+			errContains: `stage "s0": panic: assignment to entry in nil map`,
+			panicked:    true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &pipelinetest.Sink{}
+			side := &recordingSide{}
+			p := harness{source: &pipelinetest.Source{IPs: ips(2000)}, stages: []pipeline.Stage{tt.stage}, sink: sink, side: side}.build(t)
+			sum, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 256, MaxWait: time.Second}})
+			if err == nil || !strings.Contains(err.Error(), tt.errContains) {
+				t.Fatalf("Run error = %v, want %q", err, tt.errContains)
+			}
+			var pe *pipeline.PanicError
+			if got := errors.As(err, &pe); got != tt.panicked {
+				t.Errorf("errors.As(err, *PanicError) = %v, want %v", got, tt.panicked)
+			}
+			// The first batch (198.51.0.x) was committed before the failure;
+			// the failing batch was not; nothing after it was either.
+			got := sink.IPs()
+			if len(got) != 256 || got[0] != "198.51.0.0" {
+				t.Errorf("committed %d records starting %v, want the 256 before the failing batch", len(got), head(got))
+			}
+			if sum.State != pipeline.RunFailed || side.final.State != pipeline.RunFailed || side.records() != len(got) {
+				t.Errorf("state %q, side state %q with %d records; want failed, failed, %d", sum.State, side.final.State, side.records(), len(got))
+			}
+		})
+	}
+}
+
+func TestSinkErrorFailsRun(t *testing.T) {
+	sink := &pipelinetest.Sink{Err: errors.New("database is gone")}
+	side := &recordingSide{}
+	p := harness{source: &pipelinetest.Source{IPs: ips(100)}, sink: sink, side: side}.build(t)
+	sum, err := p.Run(context.Background(), pipeline.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), `sink "out": database is gone`) {
+		t.Fatalf("err = %v", err)
+	}
+	if sum.Committed != 0 || side.records() != 0 {
+		t.Errorf("committed %d, side saw %d; want 0 and 0: nothing the sink refused is reported", sum.Committed, side.records())
+	}
+}
+
+func TestSourceErrorFailsRunAfterCommittingWhatItEmitted(t *testing.T) {
+	sink := &pipelinetest.Sink{}
+	src := sourceFunc(func(ctx context.Context, emit func(*pipeline.Record) error) error {
+		for _, ip := range ips(10) {
+			if err := emit(pipeline.NewRecord(ip)); err != nil {
+				return err
+			}
+		}
+		return errors.New("cursor closed")
+	})
+	p := harness{source: src, sink: sink}.build(t)
+	_, err := p.Run(context.Background(), pipeline.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), `source "src": cursor closed`) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(sink.IPs()); n != 10 {
+		t.Errorf("committed %d records, want the 10 emitted before the error", n)
+	}
+}
+
+// TestCancelDrains cancels a run whose source would go on forever: every
+// record the source handed over must be committed, in order, before Run
+// returns ErrInterrupted, and the side sink records "interrupted" last.
+func TestCancelDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var emitted []string
+	src := sourceFunc(func(ctx context.Context, emit func(*pipeline.Record) error) error {
+		for i := 0; ; i++ {
+			ip := fmt.Sprintf("203.0.%d.%d", (i/256)%256, i%256)
+			if err := emit(pipeline.NewRecord(ip)); err != nil {
+				return err
+			}
+			mu.Lock()
+			emitted = append(emitted, ip)
+			mu.Unlock()
+			if i == 700 {
+				cancel()
+			}
+		}
+	})
+	slow := pipelinetest.StageFunc(func(ctx context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return b, nil
+	})
+	sink := &pipelinetest.Sink{}
+	side := &recordingSide{}
+	p := harness{source: src, stages: []pipeline.Stage{slow}, sink: sink, side: side}.build(t)
+	sum, err := p.Run(ctx, pipeline.RunOptions{Window: pipeline.Window{Size: 100, MaxWait: time.Second}})
+	if !errors.Is(err, pipeline.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	got := sink.IPs()
+	if strings.Join(got, ",") != strings.Join(emitted, ",") {
+		t.Fatalf("committed %d records, source handed over %d: every handed-over record must be committed", len(got), len(emitted))
+	}
+	if sum.State != pipeline.RunInterrupted || sum.Committed != int64(len(got)) || side.final.State != pipeline.RunInterrupted || side.records() != len(got) {
+		t.Errorf("summary %+v, side %d records state %q", sum, side.records(), side.final.State)
+	}
+}
+
+func TestDroppedRecordsAreCounted(t *testing.T) {
+	odd := pipelinetest.StageFunc(func(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+		var out pipeline.Batch
+		for i, r := range b {
+			if i%2 == 0 {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	})
+	sink := &pipelinetest.Sink{}
+	p := harness{source: &pipelinetest.Source{IPs: ips(100)}, stages: []pipeline.Stage{odd}, sink: sink}.build(t)
+	sum, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 10, MaxWait: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Committed != 50 || sum.Dropped != 50 {
+		t.Errorf("committed %d dropped %d, want 50 and 50", sum.Committed, sum.Dropped)
+	}
+}
