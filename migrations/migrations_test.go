@@ -195,7 +195,9 @@ func TestApplyUpstreamIntegration(t *testing.T) {
 				}
 			}
 			var n int
-			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conname IN ('fk_session_source_ip', 'fk_ip_current_asn', 'snapshot_country_iso')`).Scan(&n); err != nil || n != 3 {
+			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint
+				WHERE connamespace = current_schema()::regnamespace
+				  AND conname IN ('fk_session_source_ip', 'fk_ip_current_asn', 'snapshot_country_iso')`).Scan(&n); err != nil || n != 3 {
 				t.Errorf("upstream constraints after Apply: %d of 3 (%v)", n, err)
 			}
 		}

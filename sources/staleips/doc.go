@@ -1,0 +1,21 @@
+// Package staleips is the stale_ips source: it streams the addresses of the
+// Cowrie sessions whose inventory entry is missing or out of date, most
+// recently active first, each with the session statistics the inventory
+// sink stores (first seen, last seen, session count).
+//
+// Invariants:
+//
+//   - An address is a candidate when it has no ip_inventory row, a row with
+//     NULL enrichment_updated_at, or one older than stale_after; the cut-off
+//     is fixed when the source is built, so Run and Total agree.
+//   - A session's address is store.SessionIP: source_ip, or on upstream
+//     databases (where source_ip stays NULL until the IP is in the
+//     inventory) the address in the session's enrichment JSON. New IPs are
+//     therefore discovered on upstream databases too.
+//   - Statistics are computed in SQL over all sessions of the address (all
+//     spellings that SessionIP folds together), exact to the microsecond.
+//   - Addresses are not validated here: garbage is emitted as found so that
+//     the validate stage can reject it with a reason.
+//   - Memory is bounded: rows are streamed from the database cursor one at a
+//     time and never collected in Go.
+package staleips
