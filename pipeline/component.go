@@ -90,9 +90,14 @@ type Summary struct {
 // Progress is run-wide state that components share: the expected total,
 // set by the runtime when the source is a Sizer, and the start time.
 type Progress struct {
-	Started time.Time
-	total   atomic.Int64
+	Started   time.Time
+	total     atomic.Int64
+	committed atomic.Int64
 }
+
+// Committed returns the number of records the main sink has committed so
+// far (dead letters included).
+func (p *Progress) Committed() int64 { return p.committed.Load() }
 
 // SetTotal records the number of records the run expects; -1 means unknown.
 func (p *Progress) SetTotal(n int64) { p.total.Store(n) }

@@ -223,6 +223,7 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 				continue
 			}
 			r.committed.Add(int64(len(b)))
+			r.p.progress.committed.Add(int64(len(b)))
 			for _, rec := range b {
 				if rec.Rejected() {
 					r.rejected.Add(1)
