@@ -72,6 +72,7 @@ var steps = []step{
 		{"asn_inventory", "enrichment_updated_at", "TIMESTAMPTZ", "TIMESTAMP"},
 	}},
 	{version: 2, name: "indexes", file: "0002_indexes.sql"},
+	{version: 3, name: "stale lookup index", file: "0003_stale_lookup.sql"},
 }
 
 // Latest is the newest schema version this binary knows.

@@ -86,19 +86,27 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 // addresses only, most recently active first. Placeholders: the cut-off,
 // then the limit.
 //
+// The sessions subquery carries an optimisation fence (an OFFSET 0 that
+// changes nothing) so that both engines compute the session address once
+// per row: without it they inline the expression into the GROUP BY, the
+// WHERE and the join, and evaluate it (JSON subqueries included) several
+// times per session, which made the query 3 to 5 times slower on 1M
+// sessions.
+//
 // The LEFT JOIN keeps addresses absent from ip_inventory; both "absent" and
 // "never enriched" show up as a NULL enrichment_updated_at there, so one
 // IS NULL test covers both. last_seen ties are broken by address so that
 // LIMIT picks a deterministic set.
 func candidatesSQL(d store.Dialect) string {
-	p1, p2 := "?", "?"
+	p1, p2, fence := "?", "?", "LIMIT -1 OFFSET 0"
 	if d == store.Postgres {
-		p1, p2 = "$1", "$2"
+		p1, p2, fence = "$1", "$2", "OFFSET 0"
 	}
 	return `WITH sessions AS (
   SELECT ` + store.SessionIP(d, "s") + ` AS ip,
          s.first_event_at, s.last_event_at
   FROM session_summaries AS s
+  ` + fence + `
 ), addresses AS (
   SELECT ip, MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen,
          COUNT(*) AS session_count
