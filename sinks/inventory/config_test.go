@@ -1,12 +1,9 @@
 package inventory
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
@@ -41,22 +38,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSampleDecodes(t *testing.T) {
-	var m map[string]any
-	if err := yaml.Unmarshal([]byte(Spec.Sample), &m); err != nil {
+	cfg, err := pipeline.DecodeSample(Spec)
+	if err != nil {
 		t.Fatalf("decode sample: %v", err)
 	}
-	fields := map[string]bool{}
-	ct := reflect.TypeFor[Config]()
-	for i := range ct.NumField() {
-		fields[ct.Field(i).Tag.Get("koanf")] = true
-	}
-	for k := range m {
-		if !fields[k] {
-			t.Errorf("sample key %q is not an option of Config", k)
-		}
-	}
-	if len(m) != len(fields) {
-		t.Errorf("sample has %d keys, Config %d options", len(m), len(fields))
+	if got, want := cfg.(*Config), DefaultConfig(); *got != *want {
+		t.Errorf("sample decodes to %+v, want the defaults %+v", *got, *want)
 	}
 }
 
