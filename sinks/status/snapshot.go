@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // File names inside the status directory.
@@ -73,6 +75,11 @@ type Aggregate struct {
 	// Foreign holds phases written by other tools (upstream's emitter)
 	// whose shape differs from Phase, as found in the file.
 	Foreign map[string]json.RawMessage `json:"-"`
+}
+
+// PhaseNames returns the names of Phases, sorted, so listings are stable.
+func (a Aggregate) PhaseNames() []string {
+	return slices.Sorted(maps.Keys(a.Phases))
 }
 
 // rawAggregate is the aggregate as read and rewritten by the sink, which

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -49,14 +50,7 @@ func readJSON(t *testing.T, path string) map[string]any {
 	return m
 }
 
-func keys(m map[string]any) []string {
-	k := make([]string, 0, len(m))
-	for n := range m {
-		k = append(k, n)
-	}
-	slices.Sort(k)
-	return k
-}
+func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // committed builds a batch like the inventory sink commits it.
 func committed() pipeline.Batch {
@@ -202,6 +196,9 @@ func TestAggregatePreservesOtherPhases(t *testing.T) {
 	}
 	if _, ok := agg.Foreign["enrichment_refresh"]; !ok {
 		t.Errorf("upstream phase missing from Foreign: %v", agg.Foreign)
+	}
+	if got, want := agg.PhaseNames(), []string{"backfill-sessions", "refresh-ips"}; !slices.Equal(got, want) {
+		t.Errorf("PhaseNames() = %v; want %v", got, want)
 	}
 	if p := agg.Phases["refresh-ips"]; p.Metrics.IPsProcessed != 3 || p.Metrics.State != "running" || p.StatusFile != "refresh-ips.json" {
 		t.Errorf("refresh-ips = %+v", p)
@@ -395,5 +392,15 @@ func TestTransientWriteFailureDoesNotFailRun(t *testing.T) {
 	}
 	if err := s.Finish(t.Context(), pipeline.Summary{State: pipeline.RunDone}); err == nil {
 		t.Error("Finish reported no error for a missing directory")
+	}
+}
+
+func TestSample(t *testing.T) {
+	cfg, err := pipeline.DecodeSample(Spec)
+	if err != nil {
+		t.Fatalf("DecodeSample: %v", err)
+	}
+	if got := *cfg.(*Config); got != *DefaultConfig() {
+		t.Errorf("sample decodes to %+v; want the defaults %+v", got, *DefaultConfig())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline/pipelinetest"
 )
 
 func newStage(t *testing.T, capacity int) *Stage {
@@ -155,4 +156,8 @@ func BenchmarkProcess(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestConformance(t *testing.T) {
+	pipelinetest.Conformance(t, Spec, pipelinetest.Env("dedupe"))
 }

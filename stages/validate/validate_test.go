@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline/pipelinetest"
 )
 
 func newStage(t testing.TB, allow ...string) *Stage {
@@ -253,4 +254,8 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("%q: Parse(canonical) = %v, %v", raw, again, err)
 		}
 	})
+}
+
+func TestConformance(t *testing.T) {
+	pipelinetest.Conformance(t, Spec, pipelinetest.Env("validate"))
 }
