@@ -1,0 +1,12 @@
+package stages
+
+import (
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/stages/dedupe"
+	"github.com/cowrie-enrich/cowrie-enrich/stages/validate"
+)
+
+// Builtin returns the specs of every built-in stage.
+func Builtin() []pipeline.Spec {
+	return []pipeline.Spec{validate.Spec, dedupe.Spec}
+}
