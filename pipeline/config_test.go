@@ -34,7 +34,9 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 func testRegistry() *pipeline.Registry {
-	defaults := func() *testConfig { return &testConfig{Window: windowConfig{Size: 500, MaxWait: 2 * time.Second}, Timeout: time.Second} }
+	defaults := func() *testConfig {
+		return &testConfig{Window: windowConfig{Size: 500, MaxWait: 2 * time.Second}, Timeout: time.Second}
+	}
 	return pipeline.NewRegistry(
 		pipeline.SourceSpec("list", "emits a fixed list", "", func() *pipeline.NoConfig { return &pipeline.NoConfig{} },
 			func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) {

@@ -169,7 +169,9 @@ func (n *notifySink) Write(ctx context.Context, b pipeline.Batch) error {
 
 type sourceFunc func(ctx context.Context, emit func(*pipeline.Record) error) error
 
-func (f sourceFunc) Run(ctx context.Context, emit func(*pipeline.Record) error) error { return f(ctx, emit) }
+func (f sourceFunc) Run(ctx context.Context, emit func(*pipeline.Record) error) error {
+	return f(ctx, emit)
+}
 
 // recordingSide is a side sink that counts what it sees and the final summary.
 type recordingSide struct {
