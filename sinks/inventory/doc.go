@@ -18,8 +18,13 @@
 //     record's sessions (never incremented), so writing a batch twice gives
 //     the same rows apart from updated_at and _meta.
 //   - An asn_inventory row exists before an ip_inventory row points at it;
-//     ASN rows are written in ascending order so concurrent writers do not
-//     deadlock, and their organisation data is first-writer-wins.
+//     ASN rows are written in ascending order, and their organisation data
+//     is first-writer-wins. unique_ip_count and total_session_count of
+//     every ASN a batch touches (including one an address moved away from)
+//     are recomputed from ip_inventory in the same transaction.
+//   - Writers do not race: on PostgreSQL a transaction-level advisory lock
+//     serialises inventory transactions across processes, and SQLite
+//     transactions take the write lock when they begin.
 //   - The generated columns (geo_country, is_scanner, is_bogon) and ip_types
 //     are never written.
 //   - session_summaries.source_ip is filled only after the address is in

@@ -84,6 +84,40 @@ func queryRow(t testing.TB, db *store.DB, q string, args []any, dest ...any) err
 	return db.SQL.QueryRow(q, args...).Scan(dest...)
 }
 
+// queryAll runs q and calls each with the Scan of every row.
+func queryAll(t testing.TB, db *store.DB, q string, each func(scan func(...any) error) error) {
+	t.Helper()
+	type rowsLike interface {
+		Next() bool
+		Scan(...any) error
+		Err() error
+	}
+	var rows rowsLike
+	if db.Dialect == store.Postgres {
+		rs, err := db.Pool.Query(context.Background(), q)
+		if err != nil {
+			t.Fatalf("query %q: %v", q, err)
+		}
+		defer rs.Close()
+		rows = rs
+	} else {
+		rs, err := db.SQL.Query(q)
+		if err != nil {
+			t.Fatalf("query %q: %v", q, err)
+		}
+		defer rs.Close()
+		rows = rs
+	}
+	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			t.Fatalf("scan %q: %v", q, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("query %q: %v", q, err)
+	}
+}
+
 func execSQL(t testing.TB, db *store.DB, q string, args ...any) {
 	t.Helper()
 	var err error

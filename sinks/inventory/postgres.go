@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,19 +46,26 @@ var pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
 FROM unnest($1::text[]) AS b(ip)
 WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.Postgres, "s") + ` = b.ip`
 
-// pgCountASNs locks the ASN rows in ascending order before updating them,
-// like the upsert, so that concurrent writers cannot deadlock on them.
-const pgCountASNs = `WITH locked AS (
-    SELECT asn_number FROM asn_inventory WHERE asn_number = ANY($1::bigint[]) ORDER BY asn_number FOR UPDATE
-), counts AS (
-    SELECT l.asn_number, count(i.ip_address) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
-    FROM locked l LEFT JOIN ip_inventory i ON i.current_asn = l.asn_number
-    GROUP BY l.asn_number
-)
-UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
-FROM counts c
-WHERE a.asn_number = c.asn_number
+// pgCountASNs recomputes the counters of the given ASNs, writing only
+// those that changed. The lateral subquery counts each ASN through
+// idx_ip_current_asn, so the cost follows the addresses of the touched
+// ASNs rather than the size of ip_inventory.
+const pgCountASNs = `UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
+FROM unnest($1::bigint[]) AS x(asn)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
+    FROM ip_inventory i WHERE i.current_asn = x.asn
+) AS c
+WHERE a.asn_number = x.asn
   AND (a.unique_ip_count, a.total_session_count) IS DISTINCT FROM (c.ips, c.sessions)`
+
+// writerLockKey is the transaction-level advisory lock that serialises
+// inventory writers ("invent" folded into an int64). Two workers writing
+// overlapping IPs and ASNs would otherwise race: counters recomputed from
+// snapshots that miss each other's rows, and row locks on ASNs taken in
+// different statements in different orders. Writing is a small part of a
+// run (providers are the bottleneck), so serialising it costs little.
+const writerLockKey int64 = 0x696e76656e74
 
 var pgDeadLetters = `INSERT INTO cowrie_enrich_dead_letters AS d ` + deadColumns + `
 SELECT u.stage, u.raw, u.reason, $4, $5, $6, $6
@@ -73,6 +81,10 @@ func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", writerLockKey); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("take writer lock: %w", err)
 	}
 	return &pgTx{tx: tx, fillSessions: b.fillSessions}, nil
 }

@@ -388,32 +388,14 @@ func TestWriteIntegration_RejectedBecomeDeadLetters(t *testing.T) {
 		}
 		q := `SELECT ip_raw, run_id, ` + tsCol(db, "first_seen") + `, ` + tsCol(db, "last_seen") + ` FROM cowrie_enrich_dead_letters ORDER BY ip_raw`
 		var rows [][4]string
-		if db.Dialect == store.Postgres {
-			rs, err := db.Pool.Query(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
+		queryAll(t, db, q, func(scan func(...any) error) error {
+			var r [4]string
+			if err := scan(&r[0], &r[1], &r[2], &r[3]); err != nil {
+				return err
 			}
-			for rs.Next() {
-				var r [4]string
-				if err := rs.Scan(&r[0], &r[1], &r[2], &r[3]); err != nil {
-					t.Fatal(err)
-				}
-				rows = append(rows, r)
-			}
-		} else {
-			rs, err := db.SQL.Query(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rs.Next() {
-				var r [4]string
-				if err := rs.Scan(&r[0], &r[1], &r[2], &r[3]); err != nil {
-					t.Fatal(err)
-				}
-				rows = append(rows, r)
-			}
-			rs.Close()
-		}
+			rows = append(rows, r)
+			return nil
+		})
 		for _, r := range rows {
 			if len(r[0]) > maxRawBytes || strings.ContainsRune(r[0], 0) {
 				t.Errorf("ip_raw %q: longer than %d bytes or holds NUL", r[0][:min(len(r[0]), 40)], maxRawBytes)

@@ -33,10 +33,16 @@ WHERE ip_address IN (SELECT value FROM json_each(?1))`
 var sqliteFillSessions = `UPDATE session_summaries AS s SET source_ip = ` + store.SessionIP(store.SQLite, "s") + `
 WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.SQLite, "s") + ` IN (SELECT value FROM json_each(?1))`
 
-const sqliteCountASNs = `UPDATE asn_inventory SET
-    unique_ip_count = (SELECT count(*) FROM ip_inventory i WHERE i.current_asn = asn_inventory.asn_number),
-    total_session_count = (SELECT COALESCE(sum(i.session_count), 0) FROM ip_inventory i WHERE i.current_asn = asn_inventory.asn_number)
-WHERE asn_number IN (SELECT value FROM json_each(?1))`
+// sqliteCountASNs recomputes the counters of the given ASNs in one pass
+// over their addresses (through idx_ip_current_asn).
+const sqliteCountASNs = `UPDATE asn_inventory SET unique_ip_count = c.ips, total_session_count = c.sessions
+FROM (
+    SELECT j.value AS asn, count(i.ip_address) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
+    FROM json_each(?1) AS j LEFT JOIN ip_inventory i ON i.current_asn = j.value
+    GROUP BY j.value
+) AS c
+WHERE asn_inventory.asn_number = c.asn
+  AND (asn_inventory.unique_ip_count, asn_inventory.total_session_count) IS NOT (c.ips, c.sessions)`
 
 var sqliteDeadLetter = `INSERT INTO cowrie_enrich_dead_letters AS d ` + deadColumns + `
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
