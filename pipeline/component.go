@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,15 @@ type Window struct {
 	MaxWait time.Duration
 }
 
+// Committer is implemented by stages that act once their records are
+// durable, such as the cache writing fresh answers through to its tiers.
+// Committed is called with every batch the main sink committed, before the
+// side sinks see it. An error is logged and never fails the run: the
+// records are already safe.
+type Committer interface {
+	Committed(ctx context.Context, b Batch) error
+}
+
 // Finisher is implemented by side sinks that record the end of a run (the
 // status snapshots). Finish is called last, after the main sink committed.
 type Finisher interface {
@@ -93,6 +103,49 @@ type Progress struct {
 	Started   time.Time
 	total     atomic.Int64
 	committed atomic.Int64
+
+	mu     sync.Mutex
+	values map[string]int64
+}
+
+// Add adds delta to the named run counter (e.g. "greynoise_rate_limited").
+// Components report what status files and metrics show through it.
+func (p *Progress) Add(name string, delta int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.values == nil {
+		p.values = make(map[string]int64)
+	}
+	p.values[name] += delta
+}
+
+// Set sets the named run gauge (e.g. "greynoise_quota_remaining").
+func (p *Progress) Set(name string, v int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.values == nil {
+		p.values = make(map[string]int64)
+	}
+	p.values[name] = v
+}
+
+// Value returns the named counter or gauge and whether it was ever set.
+func (p *Progress) Value(name string) (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.values[name]
+	return v, ok
+}
+
+// Values returns a copy of every counter and gauge.
+func (p *Progress) Values() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int64, len(p.values))
+	for k, v := range p.values {
+		out[k] = v
+	}
+	return out
 }
 
 // Committed returns the number of records the main sink has committed so

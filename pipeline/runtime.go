@@ -229,6 +229,17 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 					r.rejected.Add(1)
 				}
 			}
+			for _, st := range r.p.stages {
+				c, ok := st.c.(Committer)
+				if !ok {
+					continue
+				}
+				err := protect(func() error { return c.Committed(ctx, b) })
+				if err != nil && !warned[st.id] {
+					warned[st.id] = true
+					r.p.logger.Warn("after-commit step failed; the run goes on", "stage", st.id, "err", err)
+				}
+			}
 			for _, side := range r.p.sideSinks {
 				err := protect(func() error { return side.c.Write(ctx, b) })
 				if err != nil && !warned[side.id] {

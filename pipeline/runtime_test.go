@@ -357,3 +357,58 @@ func TestDroppedRecordsAreCounted(t *testing.T) {
 		t.Errorf("committed %d dropped %d, want 50 and 50", sum.Committed, sum.Dropped)
 	}
 }
+
+// committerStage passes records on and counts what it is told was committed.
+type committerStage struct {
+	mu        sync.Mutex
+	committed int
+}
+
+func (s *committerStage) Process(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+	return b, nil
+}
+
+func (s *committerStage) Committed(_ context.Context, b pipeline.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.committed += len(b)
+	return nil
+}
+
+func TestCommittedIsCalledOnlyForCommittedBatches(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		sinkErr error
+		want    int
+	}{
+		{"sink commits", nil, 300},
+		{"sink refuses", errors.New("disk full"), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &committerStage{}
+			p := harness{source: &pipelinetest.Source{IPs: ips(300)}, stages: []pipeline.Stage{st}, sink: &pipelinetest.Sink{Err: tt.sinkErr}}.build(t)
+			_, _ = p.Run(context.Background(), pipeline.RunOptions{})
+			if st.committed != tt.want {
+				t.Errorf("Committed saw %d records, want %d", st.committed, tt.want)
+			}
+		})
+	}
+}
+
+func TestProgressValues(t *testing.T) {
+	p := pipeline.NewProgress(time.Now())
+	p.Add("greynoise_rate_limited", 2)
+	p.Add("greynoise_rate_limited", 3)
+	p.Set("greynoise_quota_remaining", 9000)
+	if v, ok := p.Value("greynoise_rate_limited"); !ok || v != 5 {
+		t.Errorf("counter = %d, %v; want 5, true", v, ok)
+	}
+	if _, ok := p.Value("missing"); ok {
+		t.Errorf("unset value reported as set")
+	}
+	vals := p.Values()
+	vals["greynoise_quota_remaining"] = 0
+	if v, _ := p.Value("greynoise_quota_remaining"); v != 9000 {
+		t.Errorf("Values must return a copy; gauge now %d", v)
+	}
+}
