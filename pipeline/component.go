@@ -52,6 +52,14 @@ type Windowed interface {
 	Window() Window
 }
 
+// Parallel is implemented by stages that can process several batches at
+// once (each Process call on its own goroutine), such as a network stage
+// allowed more than one connection. Batches may then leave the stage out of
+// order; nothing downstream depends on order.
+type Parallel interface {
+	Parallelism() int
+}
+
 // Window closes a batch at Size records or MaxWait after its first record,
 // whichever comes first.
 type Window struct {

@@ -120,7 +120,11 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 		if w, ok := st.c.(Windowed); ok {
 			f = f.Via(newBatcher(w.Window()))
 		}
-		f = f.Via(flow.NewMap(r.stage(work, st), 1))
+		n := 1
+		if par, ok := st.c.(Parallel); ok && par.Parallelism() > 1 {
+			n = par.Parallelism()
+		}
+		f = f.Via(flow.NewMap(r.stage(work, st), n))
 	}
 	if w, ok := p.sink.c.(Windowed); ok {
 		f = f.Via(newBatcher(w.Window()))

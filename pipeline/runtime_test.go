@@ -412,3 +412,39 @@ func TestProgressValues(t *testing.T) {
 		t.Errorf("Values must return a copy; gauge now %d", v)
 	}
 }
+
+// parallelStage records how many Process calls overlap.
+type parallelStage struct {
+	n            int
+	mu           sync.Mutex
+	active, peak int
+}
+
+func (s *parallelStage) Parallelism() int { return s.n }
+
+func (s *parallelStage) Process(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+	s.mu.Lock()
+	s.active++
+	s.peak = max(s.peak, s.active)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+	return b, nil
+}
+
+func TestParallelStageOverlapsBatchesWithinItsLimit(t *testing.T) {
+	st := &parallelStage{n: 3}
+	sink := &pipelinetest.Sink{}
+	p := harness{source: &pipelinetest.Source{IPs: ips(400)}, stages: []pipeline.Stage{st}, sink: sink}.build(t)
+	if _, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 10, MaxWait: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	if st.peak < 2 || st.peak > 3 {
+		t.Errorf("peak concurrent Process calls = %d, want 2 or 3 (parallelism 3)", st.peak)
+	}
+	if n := len(sink.IPs()); n != 400 {
+		t.Errorf("committed %d, want 400", n)
+	}
+}
