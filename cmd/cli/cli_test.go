@@ -175,8 +175,16 @@ func TestDryRunChangesNothingIntegration(t *testing.T) {
 		t.Fatalf("dry run printed %d lines, want one JSON object per address", len(lines))
 	}
 	for _, l := range lines {
-		if !json.Valid([]byte(l)) {
+		var rec struct {
+			Enrichment *struct {
+				Meta pipeline.Meta `json:"_meta"`
+			} `json:"enrichment"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatalf("not JSON: %q", l)
+		}
+		if rec.Enrichment != nil && (rec.Enrichment.Meta.RunID == "" || rec.Enrichment.Meta.Pipeline != "refresh-ips") {
+			t.Fatalf("_meta lacks the run: %q", l)
 		}
 	}
 	var n int

@@ -215,7 +215,13 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 	}
 	defer p.Close()
 	if req.dryRun {
-		p.ReplaceSink("dry-run", jsonl.NewWriter(a.stdout))
+		denv := env
+		denv.ID, denv.Pipeline, denv.Logger = "dry-run", name, log.With("sink", "dry-run")
+		s, err := jsonl.New(denv, &jsonl.Config{Stdout: a.stdout})
+		if err != nil {
+			return pipeline.Summary{}, err
+		}
+		p.ReplaceSink("dry-run", s)
 	}
 
 	log.Info("run started", "pipeline", name, "run_id", env.RunID, "db", db.String(), "dry_run", req.dryRun)

@@ -77,12 +77,6 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 	return s, nil
 }
 
-// NewWriter returns a sink writing to w, which it never closes. Lines carry
-// no run id or pipeline name in _meta; use New for those.
-func NewWriter(w io.Writer) *Sink {
-	return &Sink{w: bufio.NewWriter(w), now: time.Now}
-}
-
 // newSink adapts New to the registry's constructor type.
 func newSink(env pipeline.Env, cfg *Config) (pipeline.Sink, error) {
 	s, err := New(env, cfg)

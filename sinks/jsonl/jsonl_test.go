@@ -121,17 +121,6 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestNewWriter(t *testing.T) {
-	var out bytes.Buffer
-	s := NewWriter(&out)
-	if err := s.Write(context.Background(), records()[2:]); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), `"rejected":{"stage":"validate"`) {
-		t.Errorf("output %q lacks the rejection", out.String())
-	}
-}
-
 func TestSampleDecodes(t *testing.T) {
 	cfg, err := pipeline.DecodeSample(Spec)
 	if err != nil {
