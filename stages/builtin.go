@@ -3,10 +3,11 @@ package stages
 import (
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/stages/dedupe"
+	"github.com/cowrie-enrich/cowrie-enrich/stages/maxmind"
 	"github.com/cowrie-enrich/cowrie-enrich/stages/validate"
 )
 
 // Builtin returns the specs of every built-in stage.
 func Builtin() []pipeline.Spec {
-	return []pipeline.Spec{validate.Spec, dedupe.Spec}
+	return []pipeline.Spec{validate.Spec, dedupe.Spec, maxmind.Spec}
 }

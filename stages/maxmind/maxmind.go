@@ -1,0 +1,294 @@
+package maxmind
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+)
+
+// Spec registers the maxmind stage.
+var Spec = pipeline.StageSpec("maxmind",
+	"look addresses up in local GeoLite2 City/Country and ASN databases (hot-reloaded)",
+	"city_db: /var/lib/GeoIP/GeoLite2-City.mmdb\nasn_db: /var/lib/GeoIP/GeoLite2-ASN.mmdb\n",
+	DefaultConfig, New)
+
+// Skip reasons; short and stable, since reports group records by them.
+const (
+	ReasonUnavailable = "maxmind databases unavailable"
+)
+
+const source = pipeline.SourceMaxMind
+
+// Config holds the stage's options.
+type Config struct {
+	// CityDB is a GeoLite2/GeoIP2 City or Country database; empty: none.
+	CityDB string `koanf:"city_db"`
+	// ASNDB is a GeoLite2 ASN database; empty: none.
+	ASNDB string `koanf:"asn_db"`
+	// ReloadCheck is how often, at most, the files are checked for a
+	// replacement; 0 checks before every batch.
+	ReloadCheck time.Duration `koanf:"reload_check"`
+}
+
+// DefaultConfig returns the defaults: geoipupdate's default paths, checked
+// for replacement once a minute.
+func DefaultConfig() *Config {
+	return &Config{
+		CityDB:      "/var/lib/GeoIP/GeoLite2-City.mmdb",
+		ASNDB:       "/var/lib/GeoIP/GeoLite2-ASN.mmdb",
+		ReloadCheck: time.Minute,
+	}
+}
+
+// Validate checks the options without touching the files: a missing file
+// is not a config error, the stage degrades.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.CityDB) == "" && strings.TrimSpace(c.ASNDB) == "" {
+		return ErrNoDatabase
+	}
+	if c.ReloadCheck < 0 {
+		return fmt.Errorf("reload_check %s: %w", c.ReloadCheck, ErrReloadCheck)
+	}
+	return nil
+}
+
+// Stage looks records up in the databases. Process is safe for concurrent
+// use.
+type Stage struct {
+	log      *slog.Logger
+	now      func() time.Time
+	progress *pipeline.Progress
+	every    time.Duration
+
+	city, asn slot
+
+	reloadMu  sync.Mutex
+	lastCheck time.Time
+	closed    bool
+}
+
+var (
+	_ pipeline.Stage  = (*Stage)(nil)
+	_ pipeline.Closer = (*Stage)(nil)
+)
+
+// New opens the databases. A file that is missing or does not open is
+// warned about once and not an error: the stage works with what it has and
+// picks the file up when it appears.
+func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
+	}
+	s := &Stage{
+		log: env.Logger, now: env.Now, progress: env.Progress, every: cfg.ReloadCheck,
+		city: slot{option: optCity, path: strings.TrimSpace(cfg.CityDB)},
+		asn:  slot{option: optASN, path: strings.TrimSpace(cfg.ASNDB)},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.city.load(s.log, true)
+	s.asn.load(s.log, true)
+	s.lastCheck = s.now()
+	return s, nil
+}
+
+// reload checks the files for replacement when reload_check has passed
+// since the last check. A batch already checking is enough: others go on
+// with the loaded readers.
+func (s *Stage) reload() {
+	if !s.reloadMu.TryLock() {
+		return
+	}
+	defer s.reloadMu.Unlock()
+	now := s.now()
+	if s.closed || now.Sub(s.lastCheck) < s.every {
+		return
+	}
+	s.lastCheck = now
+	s.city.load(s.log, false)
+	s.asn.load(s.log, false)
+}
+
+// Process looks up the eligible records of b in place and returns b.
+func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+	if len(b) == 0 {
+		return b, nil
+	}
+	s.reload()
+	l := lookup{city: s.city.acquire(), asn: s.asn.acquire(), cachedAt: pipeline.At(s.now())}
+	defer l.release()
+	current := l.newestBuild()
+	l.build = pipeline.At(current)
+
+	var looked int64
+	for _, r := range b {
+		if !r.Eligible() || (r.Settled(source) && keep(r, current)) {
+			continue
+		}
+		if l.city == nil && l.asn == nil {
+			r.Skip(source, ReasonUnavailable)
+			continue
+		}
+		looked++
+		res, err := l.find(r.Addr)
+		switch {
+		case err != nil:
+			r.Fail(source, err)
+		case res == nil:
+			// A clean miss replaces a stale cached answer.
+			delete(r.Enrichment, source)
+			r.Set(source, nil)
+		default:
+			r.Set(source, res)
+			if a := res.ASNInfo(); a != nil {
+				r.ASN = a
+			}
+		}
+	}
+	if s.progress != nil && looked > 0 {
+		s.progress.Add("maxmind_lookups", looked)
+	}
+	s.log.DebugContext(ctx, "looked up batch", "batch_size", len(b), "lookups", looked, "build", current)
+	return b, nil
+}
+
+// keep reports whether a record's settled answer stands, setting the
+// record's ASN from it. A cached answer stands when it came from a build
+// at least as new as current; a cached "not found" carries no build, so it
+// stands only while no database is loaded.
+func keep(r *pipeline.Record, current time.Time) bool {
+	m, _ := r.Enrichment[source].(*pipeline.MaxMindResult)
+	if r.Source(source).State == pipeline.StateCached && !current.IsZero() {
+		if m == nil || m.DatabaseBuild.Before(current) {
+			return false
+		}
+	}
+	if r.ASN == nil {
+		r.ASN = m.ASNInfo()
+	}
+	return true
+}
+
+// Close unloads the databases; each reader closes once no batch uses it.
+// It is safe to call more than once.
+func (s *Stage) Close() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.closed = true
+	s.city.swap(nil)
+	s.asn.swap(nil)
+	return nil
+}
+
+// lookup is the pair of readers one batch uses.
+type lookup struct {
+	city, asn *reader
+	cachedAt  pipeline.Timestamp
+	build     pipeline.Timestamp // the newest build of the two
+}
+
+func (l *lookup) release() {
+	if l.city != nil {
+		l.city.release()
+	}
+	if l.asn != nil {
+		l.asn.release()
+	}
+}
+
+// newestBuild returns the newest build of the loaded databases, zero with
+// none.
+func (l *lookup) newestBuild() time.Time {
+	var t time.Time
+	for _, rd := range []*reader{l.city, l.asn} {
+		if rd != nil && rd.build.After(t) {
+			t = rd.build
+		}
+	}
+	return t
+}
+
+// answer is a result with room for its pointer fields, so one answer costs
+// one allocation.
+type answer struct {
+	res            pipeline.MaxMindResult
+	lat, lon       float64
+	asn            int64
+	accuracyRadius int
+}
+
+// find looks addr up in both databases; nil means neither has a record.
+func (l *lookup) find(addr netip.Addr) (*pipeline.MaxMindResult, error) {
+	a := new(answer)
+	var network netip.Prefix
+	found := false
+	if l.city != nil {
+		var err error
+		if found, network, err = l.city.geo(addr, a); err != nil {
+			return nil, fmt.Errorf("%s lookup: %w", optCity, err)
+		}
+	}
+	if l.asn != nil {
+		rec, err := l.asn.db.ASN(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s lookup: %w", optASN, err)
+		}
+		if rec.HasData() {
+			if !found {
+				network = rec.Network
+			}
+			found = true
+			if rec.AutonomousSystemNumber != 0 {
+				a.asn = int64(rec.AutonomousSystemNumber)
+				a.res.ASN = &a.asn
+			}
+			a.res.ASNOrg = rec.AutonomousSystemOrganization
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	a.res.Network = network.String()
+	a.res.DatabaseBuild = l.build
+	a.res.CachedAt = l.cachedAt
+	return &a.res, nil
+}
+
+// geo fills the geography fields of a from the City or Country database.
+func (rd *reader) geo(addr netip.Addr, a *answer) (bool, netip.Prefix, error) {
+	if rd.country {
+		rec, err := rd.db.Country(addr)
+		if err != nil || !rec.HasData() {
+			return false, netip.Prefix{}, err
+		}
+		a.res.Country = strings.ToUpper(rec.Country.ISOCode)
+		a.res.CountryName = rec.Country.Names.English
+		return true, rec.Traits.Network, nil
+	}
+	rec, err := rd.db.City(addr)
+	if err != nil || !rec.HasData() {
+		return false, netip.Prefix{}, err
+	}
+	a.res.Country = strings.ToUpper(rec.Country.ISOCode)
+	a.res.CountryName = rec.Country.Names.English
+	a.res.City = rec.City.Names.English
+	if rec.Location.HasCoordinates() {
+		a.lat, a.lon = *rec.Location.Latitude, *rec.Location.Longitude
+		a.res.Latitude, a.res.Longitude = &a.lat, &a.lon
+	}
+	if rec.Location.AccuracyRadius != 0 {
+		a.accuracyRadius = int(rec.Location.AccuracyRadius)
+		a.res.AccuracyRadius = &a.accuracyRadius
+	}
+	return true, rec.Traits.Network, nil
+}
