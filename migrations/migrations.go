@@ -27,7 +27,10 @@ type step struct {
 	version int
 	name    string
 	file    string // file name below postgres/ and sqlite/
-	columns []column
+	// generated, when set, adds SQL built from Go values (shared SQL
+	// expressions) after the file's statements.
+	generated func(store.Dialect) string
+	columns   []column
 }
 
 // column is a column that upstream databases may lack.
@@ -73,10 +76,41 @@ var steps = []step{
 	}},
 	{version: 2, name: "indexes", file: "0002_indexes.sql"},
 	{version: 3, name: "stale lookup index", file: "0003_stale_lookup.sql"},
+	{version: 6, name: "session address index", file: "0006_session_address.sql", generated: sessionAddressFunction},
 }
 
 // Latest is the newest schema version this binary knows.
-func Latest() int { return steps[len(steps)-1].version }
+func Latest() int {
+	v := 0
+	for _, s := range steps {
+		v = max(v, s.version)
+	}
+	return v
+}
+
+// Names lists every step's name in the order Apply applies them.
+func Names() []string {
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.name
+	}
+	return names
+}
+
+// sessionAddressFunction defines, on PostgreSQL, the SQL function behind
+// idx_session_missing_ip: store.SessionIP written once, so the inventory
+// sink finds the sessions whose source_ip is still NULL through an index
+// instead of reading every such session per batch. Parameters are
+// qualified with the function's name, which PostgreSQL allows.
+func sessionAddressFunction(d store.Dialect) string {
+	if d != store.Postgres {
+		return ""
+	}
+	return `CREATE OR REPLACE FUNCTION cowrie_enrich_session_ip(source_ip text, enrichment json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$ SELECT ` + store.SessionIP(store.Postgres, "cowrie_enrich_session_ip") + ` $fn$;
+CREATE INDEX IF NOT EXISTS idx_session_missing_ip ON session_summaries (cowrie_enrich_session_ip(source_ip, enrichment::json)) WHERE source_ip IS NULL;`
+}
 
 // Apply brings db to the latest schema and returns the names of the steps
 // it applied (none when the schema is current).
@@ -136,6 +170,9 @@ func applyPostgres(ctx context.Context, db *store.DB) ([]string, error) {
 		if err != nil {
 			return applied, err
 		}
+		if s.generated != nil {
+			body += "\n" + s.generated(store.Postgres)
+		}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, body); err != nil {
 				return err
@@ -167,6 +204,9 @@ func applySQLite(ctx context.Context, db *store.DB) ([]string, error) {
 		body, err := load(store.SQLite, s.file)
 		if err != nil {
 			return applied, err
+		}
+		if s.generated != nil {
+			body += "\n" + s.generated(store.SQLite)
 		}
 		// BEGIN IMMEDIATE (the connection's _txlock) serialises concurrent
 		// migrations; the version check happens inside the transaction.

@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
 // PostgreSQL writes each table with one statement per batch whose values
@@ -42,9 +40,9 @@ var pgIPUpsert = `WITH batch AS (
 )
 SELECT current_asn::bigint FROM old`
 
-var pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
+const pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
 FROM unnest($1::text[]) AS b(ip)
-WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.Postgres, "s") + ` = b.ip`
+WHERE s.source_ip IS NULL AND cowrie_enrich_session_ip(s.source_ip, s.enrichment::json) = b.ip`
 
 // pgCountASNs recomputes the counters of the given ASNs, writing only
 // those that changed. The lateral subquery counts each ASN through
