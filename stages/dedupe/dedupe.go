@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
@@ -41,7 +41,7 @@ type Stage struct {
 	mu       sync.Mutex
 	cur, old map[string]struct{}
 
-	dropped atomic.Int64
+	progress *pipeline.Progress
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
@@ -55,7 +55,11 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Stage{log: log, gen: cfg.Capacity / 2, cur: make(map[string]struct{})}, nil
+	progress := env.Progress
+	if progress == nil {
+		progress = pipeline.NewProgress(time.Now())
+	}
+	return &Stage{log: log, gen: cfg.Capacity / 2, cur: make(map[string]struct{}), progress: progress}, nil
 }
 
 // Process returns the records of b whose address was not seen before, in
@@ -70,7 +74,7 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	}
 	s.mu.Unlock()
 	n := int64(len(b) - len(out))
-	s.dropped.Add(n)
+	s.progress.Add(CounterDuplicates, n)
 	s.log.DebugContext(ctx, "deduplicated batch", "batch_size", len(b), "dropped", n)
 	return out, nil
 }
@@ -90,6 +94,6 @@ func (s *Stage) remember(ip string) (seen bool) {
 	return false
 }
 
-// Dropped returns how many records the stage dropped so far; the runtime
-// reports it as the run's duplicates.
-func (s *Stage) Dropped() int64 { return s.dropped.Load() }
+// CounterDuplicates is the run counter (pipeline.Progress) of records the
+// stage dropped, shown by status files and metrics.
+const CounterDuplicates = "duplicates"
