@@ -2,6 +2,7 @@ package stages
 
 import (
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/stages/cymru"
 	"github.com/cowrie-enrich/cowrie-enrich/stages/dedupe"
 	"github.com/cowrie-enrich/cowrie-enrich/stages/maxmind"
 	"github.com/cowrie-enrich/cowrie-enrich/stages/validate"
@@ -9,5 +10,5 @@ import (
 
 // Builtin returns the specs of every built-in stage.
 func Builtin() []pipeline.Spec {
-	return []pipeline.Spec{validate.Spec, dedupe.Spec, maxmind.Spec}
+	return []pipeline.Spec{validate.Spec, dedupe.Spec, maxmind.Spec, cymru.Spec}
 }
