@@ -76,6 +76,8 @@ var steps = []step{
 	}},
 	{version: 2, name: "indexes", file: "0002_indexes.sql"},
 	{version: 3, name: "stale lookup index", file: "0003_stale_lookup.sql"},
+	{version: 4, name: "enrichment cache", file: "0004_enrichment_cache.sql"},
+	{version: 5, name: "provider quota", file: "0005_quota.sql"},
 	{version: 6, name: "session address index", file: "0006_session_address.sql", generated: sessionAddressFunction},
 }
 

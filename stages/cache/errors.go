@@ -1,0 +1,35 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels returned by Config.Validate.
+var (
+	// ErrTTL means a time-to-live is zero or negative.
+	ErrTTL = errors.New("ttl must be positive")
+	// ErrTimeout means the Redis timeout is zero or negative.
+	ErrTimeout = errors.New("timeout must be positive")
+	// ErrKeyPrefix means the Redis key prefix is empty or has a space.
+	ErrKeyPrefix = errors.New("key_prefix must be non-empty and without spaces")
+	// ErrRedisURL means redis_url does not parse.
+	ErrRedisURL = errors.New("invalid redis_url")
+)
+
+// ErrCorrupt is wrapped by every entry that cannot be decoded: bad JSON,
+// a wrong type, a timestamp that does not parse.
+var ErrCorrupt = errors.New("corrupt cache entry")
+
+// TierError is a problem of one cache tier during one operation. The stage
+// counts it, warns once per run and goes on without that tier's answer.
+type TierError struct {
+	Tier string // "l1", "l2" or "l3"
+	Op   string // what the tier was doing: "read", "write", "back-fill"
+	Err  error
+}
+
+func (e *TierError) Error() string { return fmt.Sprintf("cache %s %s: %v", e.Tier, e.Op, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *TierError) Unwrap() error { return e.Err }
