@@ -367,3 +367,45 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo over a foreign database: exit %d, %q", code, errOut)
 	}
 }
+
+func TestGraph(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "g.yaml")
+	os.WriteFile(cfg, []byte("version: 1\nname: g\nsource: {type: ip_list}\nstages: [{type: validate, id: check}]\nsink: {type: inventory}\nside_sinks: [{type: status}]\n"), 0o644)
+	tests := []struct {
+		format, want string
+	}{
+		{"dot", `digraph "g" {
+  rankdir=LR;
+  node [shape=box, style=rounded];
+  source_ip_list [label="ip_list"];
+  stage_check [label="check (validate)"];
+  sink_inventory [label="inventory"];
+  side_status [label="status"];
+  source_ip_list -> stage_check;
+  stage_check -> sink_inventory;
+  sink_inventory -> side_status [style=dashed, label="committed"];
+}
+`},
+		{"mermaid", `flowchart LR
+  source_ip_list["ip_list"]
+  stage_check["check (validate)"]
+  sink_inventory["inventory"]
+  side_status["status"]
+  source_ip_list --> stage_check
+  stage_check --> sink_inventory
+  sink_inventory -. committed .-> side_status
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			code, out, errOut := invoke(t, context.Background(), nil, "graph", cfg, "--format", tt.format)
+			if code != cli.ExitOK || out != tt.want {
+				t.Errorf("exit %d (%s), output:\n%s\nwant:\n%s", code, errOut, out, tt.want)
+			}
+		})
+	}
+	if code, _, errOut := invoke(t, context.Background(), nil, "graph", cfg, "--format", "png"); code != cli.ExitUsage || !strings.Contains(errOut, "--format must be dot or mermaid") {
+		t.Errorf("bad format: exit %d, %q", code, errOut)
+	}
+}
