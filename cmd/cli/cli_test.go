@@ -409,3 +409,15 @@ func TestGraph(t *testing.T) {
 		t.Errorf("bad format: exit %d, %q", code, errOut)
 	}
 }
+
+func TestProgressModes(t *testing.T) {
+	url := testdb.SQLiteURL(t)
+	code, _, errOut := invoke(t, context.Background(), nil, "run", "refresh-ips", "--db", url, "--progress", "sometimes")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "--progress must be auto, always or never") {
+		t.Errorf("exit %d, %q", code, errOut)
+	}
+	code, _, errOut = invoke(t, context.Background(), nil, "run", "refresh-ips", "--db", url, "--progress", "always", "--status-dir", t.TempDir())
+	if code != cli.ExitOK || !strings.Contains(errOut, " IPs  ") {
+		t.Errorf("--progress always: exit %d, stderr %q lacks the bar", code, errOut)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -31,6 +30,7 @@ type runRequest struct {
 	dryRun    bool
 	statusDir string
 	verbose   bool
+	progress  string // auto, always or never
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -60,6 +60,7 @@ func (a *app) runFlags(cmd *cobra.Command, req *runRequest) {
 	cmd.Flags().StringVar(&req.db, "db", "", "database URL: postgres://…, sqlite://file.db (default: the config's database, $COWRIE_ENRICH_DB, $COWRIEPROC_DB_URL, then "+store.DefaultURL+")")
 	cmd.Flags().StringVar(&req.statusDir, "status-dir", "", "directory for status snapshots (default: /mnt/dshield/data/logs/status if it exists, else ~/.cache/cowrie-enrich/status)")
 	cmd.Flags().BoolVarP(&req.verbose, "verbose", "v", false, "log each batch (debug level)")
+	cmd.Flags().StringVar(&req.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), always (the bar), never")
 }
 
 func (a *app) refreshCmd() *cobra.Command {
@@ -230,7 +231,10 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 			return pipeline.Summary{}, fmt.Errorf("record run start: %w", err)
 		}
 	}
-	stop := reportProgress(log, env.Progress, 10*time.Second)
+	stop, err := a.startProgress(req.progress, log, env.Progress)
+	if err != nil {
+		return pipeline.Summary{}, err
+	}
 	sum, runErr := p.Run(ctx, pipeline.RunOptions{})
 	stop()
 	if !req.dryRun {
@@ -263,37 +267,6 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 		return sum, exitError{ExitFailed, runErr}
 	}
 	return sum, nil
-}
-
-// reportProgress logs committed/total, rate and ETA every interval until
-// the returned stop function is called.
-func reportProgress(log *slog.Logger, p *pipeline.Progress, every time.Duration) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				n, total := p.Committed(), p.Total()
-				elapsed := time.Since(p.Started).Seconds()
-				rate := float64(n) / elapsed
-				args := []any{"committed", n, "ips_per_second", strconv.FormatFloat(rate, 'f', 1, 64)}
-				if total >= 0 {
-					args = append(args, "total", total)
-					if rate > 0 && total > n {
-						args = append(args, "eta", (time.Duration(float64(total-n)/rate) * time.Second).Round(time.Second))
-					}
-				}
-				log.Info("progress", args...)
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }
 
 // newRunID returns a sortable, unique run id: UTC time plus 4 random bytes.
