@@ -22,6 +22,28 @@ type RunOptions struct {
 	// sink after ctx is cancelled; past it, uncommitted work is abandoned
 	// (a rerun picks it up). Default: 30s.
 	DrainTimeout time.Duration
+	// Observer, when set, sees every batch a stage or the main sink
+	// handled (metrics).
+	Observer Observer
+}
+
+// Observer receives one event per batch a stage processed or the main sink
+// wrote. Observe is called from the runtime's goroutines: it must be safe
+// for concurrent use and quick.
+type Observer interface {
+	Observe(e BatchEvent)
+}
+
+// BatchEvent describes one batch handled by one component.
+type BatchEvent struct {
+	Kind     Kind
+	ID       string
+	In, Out  int           // records given and records passed on (committed, for the sink)
+	Duration time.Duration // time spent in Process or Write
+	Err      error         // the component's error, which fails the run
+	// Batch is the batch after the component handled it (nil on error);
+	// observers may read it but not keep or change it.
+	Batch Batch
 }
 
 func (o RunOptions) withDefaults() RunOptions {
@@ -49,7 +71,7 @@ func (o RunOptions) withDefaults() RunOptions {
 func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	opts = opts.withDefaults()
 	started := time.Now()
-	r := &run{p: p, emittedAt: time.Now}
+	r := &run{p: p, emittedAt: time.Now, observer: opts.Observer}
 
 	// Stages and sinks work on a context that outlives ctx, so that a
 	// cancelled run still commits what it already took from the source.
@@ -159,6 +181,7 @@ type run struct {
 	p          *Pipeline
 	emittedAt  func() time.Time
 	stopSource context.CancelFunc
+	observer   Observer
 
 	emitted, committed, rejected, dropped atomic.Int64
 
@@ -182,6 +205,12 @@ func (r *run) err() error {
 	return r.firstErr
 }
 
+func (r *run) observe(e BatchEvent) {
+	if r.observer != nil {
+		r.observer.Observe(e)
+	}
+}
+
 // stage adapts a Stage to a go-streams map function. After any fatal error
 // stages drop their input: those records are not committed and a rerun
 // picks them up.
@@ -191,11 +220,13 @@ func (r *run) stage(ctx context.Context, st node[Stage]) flow.MapFunction[Batch,
 			return nil
 		}
 		var out Batch
+		start := time.Now()
 		err := protect(func() error {
 			var err error
 			out, err = st.c.Process(ctx, b)
 			return err
 		})
+		r.observe(BatchEvent{Kind: KindStage, ID: st.id, In: len(b), Out: len(out), Duration: time.Since(start), Err: err, Batch: out})
 		if err != nil {
 			r.fail(fmt.Errorf("stage %q: %w", st.id, err))
 			return nil
@@ -221,7 +252,14 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 			if len(b) == 0 || failed {
 				continue
 			}
-			if err := protect(func() error { return r.p.sink.c.Write(ctx, b) }); err != nil {
+			start := time.Now()
+			err := protect(func() error { return r.p.sink.c.Write(ctx, b) })
+			ev := BatchEvent{Kind: KindSink, ID: r.p.sink.id, In: len(b), Duration: time.Since(start), Err: err}
+			if err == nil {
+				ev.Out, ev.Batch = len(b), b
+			}
+			r.observe(ev)
+			if err != nil {
 				failed = true
 				r.fail(fmt.Errorf("sink %q: %w", r.p.sink.id, err))
 				continue

@@ -447,3 +447,34 @@ func TestParallelStageOverlapsBatchesWithinItsLimit(t *testing.T) {
 		t.Errorf("committed %d, want 400", n)
 	}
 }
+
+// countingObserver tallies events per component.
+type countingObserver struct {
+	mu     sync.Mutex
+	in     map[string]int
+	out    map[string]int
+	errors int
+}
+
+func (o *countingObserver) Observe(e pipeline.BatchEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.in[string(e.Kind)+":"+e.ID] += e.In
+	o.out[string(e.Kind)+":"+e.ID] += e.Out
+	if e.Err != nil {
+		o.errors++
+	}
+}
+
+func TestObserverSeesEveryBatch(t *testing.T) {
+	o := &countingObserver{in: map[string]int{}, out: map[string]int{}}
+	odd := pipelinetest.StageFunc(func(_ context.Context, b pipeline.Batch) (pipeline.Batch, error) { return b[:len(b)/2], nil })
+	p := harness{source: &pipelinetest.Source{IPs: ips(200)}, stages: []pipeline.Stage{odd}, sink: &pipelinetest.Sink{}}.build(t)
+	if _, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 20, MaxWait: time.Second}, Observer: o}); err != nil {
+		t.Fatal(err)
+	}
+	want := "map[sink:out:100 stage:s0:200] map[sink:out:100 stage:s0:100] 0"
+	if got := fmt.Sprint(o.in, " ", o.out, " ", o.errors); got != want {
+		t.Errorf("observed %s, want %s", got, want)
+	}
+}
