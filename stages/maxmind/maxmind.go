@@ -87,8 +87,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	s := &Stage{
 		log: env.Logger, now: env.Now, progress: env.Progress, every: cfg.ReloadCheck,
-		city: slot{option: optCity, path: strings.TrimSpace(cfg.CityDB)},
-		asn:  slot{option: optASN, path: strings.TrimSpace(cfg.ASNDB)},
+		city: slot{option: optCity, path: strings.TrimSpace(cfg.CityDB), hint: "stages." + env.ID + ".with." + optCity},
+		asn:  slot{option: optASN, path: strings.TrimSpace(cfg.ASNDB), hint: "stages." + env.ID + ".with." + optASN},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -2,7 +2,6 @@ package maxmind
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -99,6 +98,7 @@ func (rd *reader) release() {
 type slot struct {
 	option string // optCity or optASN
 	path   string // empty: not configured
+	hint   string // the config key to set, for the warning
 	cur    atomic.Pointer[reader]
 
 	// Reload bookkeeping, used only under Stage.reloadMu.
@@ -132,9 +132,9 @@ func sameFile(a, b os.FileInfo) bool {
 }
 
 // load opens the slot's file when it changed since it was loaded, and
-// swaps it in. It reports what happened for the caller to log: a replaced
-// or newly available database, or an error once per bad file. The old
-// reader stays on any error.
+// swaps it in. A database picked up after the first load is logged at Info;
+// a missing file, or a file that does not open, is warned about once (until
+// a good file loads) and the loaded reader, if any, stays.
 func (s *slot) load(log *slog.Logger, first bool) {
 	if s.path == "" {
 		return
@@ -172,6 +172,6 @@ func (s *slot) load(log *slog.Logger, first bool) {
 			"option", s.option, "path", s.path, "build", cur.build, "err", err)
 		return
 	}
-	log.Warn(fmt.Sprintf("maxmind database unavailable: download GeoLite2 with geoipupdate or set stages.maxmind.with.%s", s.option),
+	log.Warn("maxmind database unavailable: download GeoLite2 with geoipupdate or set "+s.hint,
 		"option", s.option, "path", s.path, "err", err)
 }
