@@ -54,7 +54,8 @@ func bulkRequest(addrs []netip.Addr) []byte {
 // to the sent addresses by the parsed IP column, never by position or
 // spelling, so reordered rows and respelled IPv6 are handled; duplicate
 // rows keep the longest prefix. It returns what it parsed together with
-// ErrTruncated when the answer ends inside a line, or the read error.
+// ErrTruncated when the answer ends inside a line or before the banner
+// that starts every answer (a server closing at once), or the read error.
 func parseBulk(r io.Reader, addrs []netip.Addr) (bulkAnswer, error) {
 	sent := make(map[netip.Addr]bool, len(addrs))
 	for _, a := range addrs {
@@ -62,20 +63,24 @@ func parseBulk(r io.Reader, addrs []netip.Addr) (bulkAnswer, error) {
 	}
 	ans := bulkAnswer{found: map[netip.Addr]Answer{}, notFound: map[netip.Addr]bool{}, lineErrs: map[netip.Addr]*LineError{}}
 	br := bufio.NewReaderSize(r, maxAnswerLine)
+	banner := false
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			return ans, fmt.Errorf("line longer than %d bytes: %w", maxAnswerLine, ErrMalformed)
 		case errors.Is(err, io.EOF):
-			if len(line) > 0 {
+			if len(line) > 0 || !banner {
 				return ans, ErrTruncated
 			}
 			return ans, nil
 		case err != nil:
-			return ans, fmt.Errorf("read answer: %w", err)
+			// A reset or a deadline in the middle of the answer.
+			return ans, fmt.Errorf("%w: %w", ErrTruncated, err)
 		}
-		ans.add(strings.TrimSpace(string(line)), addrs, sent)
+		text := strings.TrimSpace(string(line))
+		banner = banner || strings.HasPrefix(text, "Bulk mode")
+		ans.add(text, addrs, sent)
 	}
 }
 

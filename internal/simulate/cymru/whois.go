@@ -35,6 +35,12 @@ type WhoisOptions struct {
 	// CloseImmediately makes the server close each connection as soon as
 	// the request is read, without a byte of answer.
 	CloseImmediately bool
+	// Empty writes the banner and nothing else, as if no address had
+	// been sent.
+	Empty bool
+	// ErrorLines answers every address with an "Error: no ASN or IP match
+	// on line N." line instead of a row.
+	ErrorLines bool
 	// Garbage lines are written after the banner, among the rows.
 	Garbage []string
 	// Duplicate writes every row twice.
@@ -159,17 +165,20 @@ func (w *Whois) serve() {
 		go func() {
 			defer w.wg.Done()
 			w.handle(c)
+			// Count the connection closed before closing it: a client
+			// sees EOF only after that, so it cannot open its next
+			// connection while this one still counts.
 			w.mu.Lock()
 			delete(w.conns, c)
 			w.open--
 			w.mu.Unlock()
+			_ = c.Close()
 		}()
 	}
 }
 
 // handle reads one request up to "end" (or EOF) and answers it.
 func (w *Whois) handle(c net.Conn) {
-	defer c.Close()
 	q, ok := readQuery(c)
 	w.record(q)
 	if !ok || w.opts.CloseImmediately {
@@ -192,6 +201,9 @@ func (w *Whois) handle(c net.Conn) {
 	}
 	for _, g := range w.opts.Garbage {
 		fmt.Fprintf(bw, "%s\n", g)
+	}
+	if w.opts.Empty {
+		return
 	}
 	rows := w.rows(q)
 	if w.opts.Reverse {
@@ -284,7 +296,7 @@ func (w *Whois) rows(q Query) []string {
 	}
 	for _, s := range q.IPs {
 		a, err := netip.ParseAddr(s)
-		if err != nil {
+		if err != nil || w.opts.ErrorLines {
 			out = append(out, fmt.Sprintf("Error: no ASN or IP match on line %d.", lineNo))
 			lineNo++
 			continue
