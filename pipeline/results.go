@@ -108,3 +108,56 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	}
 	return fmt.Errorf("timestamp: cannot parse %q", s)
 }
+
+// nullable returns nil for "", so an unknown value is stored as JSON null as
+// upstream stores it. An empty string would stop the generated geo_country
+// column's COALESCE from falling back to Cymru's country or 'XX'.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// MarshalJSON writes unknown strings as null.
+func (m MaxMindResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Country        *string   `json:"country"`
+		CountryName    *string   `json:"country_name"`
+		City           *string   `json:"city"`
+		Latitude       *float64  `json:"latitude"`
+		Longitude      *float64  `json:"longitude"`
+		ASN            *int64    `json:"asn"`
+		ASNOrg         *string   `json:"asn_org"`
+		AccuracyRadius *int      `json:"accuracy_radius"`
+		Network        *string   `json:"network"`
+		DatabaseBuild  Timestamp `json:"database_build"`
+		CachedAt       Timestamp `json:"cached_at"`
+	}{nullable(m.Country), nullable(m.CountryName), nullable(m.City), m.Latitude, m.Longitude, m.ASN,
+		nullable(m.ASNOrg), m.AccuracyRadius, nullable(m.Network), m.DatabaseBuild, m.CachedAt})
+}
+
+// MarshalJSON writes unknown strings as null.
+func (c CymruResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ASN            *int64    `json:"asn"`
+		ASNOrg         *string   `json:"asn_org"`
+		Country        *string   `json:"country"`
+		Registry       *string   `json:"registry"`
+		Prefix         *string   `json:"prefix"`
+		AllocationDate *string   `json:"allocation_date"`
+		CachedAt       Timestamp `json:"cached_at"`
+	}{c.ASN, nullable(c.ASNOrg), nullable(c.Country), nullable(c.Registry), nullable(c.Prefix), nullable(c.AllocationDate), c.CachedAt})
+}
+
+// MarshalJSON writes unknown strings as null.
+func (g GreyNoiseResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Noise          bool      `json:"noise"`
+		RIOT           bool      `json:"riot"`
+		Classification *string   `json:"classification"`
+		Name           *string   `json:"name"`
+		LastSeen       *string   `json:"last_seen"`
+		CachedAt       Timestamp `json:"cached_at"`
+	}{g.Noise, g.RIOT, nullable(g.Classification), nullable(g.Name), nullable(g.LastSeen), g.CachedAt})
+}
