@@ -79,6 +79,7 @@ var steps = []step{
 	{version: 4, name: "enrichment cache", file: "0004_enrichment_cache.sql"},
 	{version: 5, name: "provider quota", file: "0005_quota.sql"},
 	{version: 6, name: "session address index", file: "0006_session_address.sql", generated: sessionAddressFunction},
+	{version: 7, name: "backfill checkpoints", file: "0007_backfill_checkpoints.sql"},
 }
 
 // Latest is the newest schema version this binary knows.
