@@ -264,7 +264,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 	}{
 		{"unknown command", []string{"enrich"}, cli.ExitUsage, `unknown command "enrich"`},
 		{"unknown flag", []string{"run", "refresh-ips", "--fast"}, cli.ExitUsage, "unknown flag: --fast"},
-		{"no such config", []string{"run", "nightly"}, cli.ExitUsage, `no built-in config named "nightly" (built in: demo, refresh-ips)`},
+		{"no such config", []string{"run", "nightly"}, cli.ExitUsage, `no built-in config named "nightly" (built in: `},
 		{"missing file", []string{"run", filepath.Join(dir, "none.yaml")}, cli.ExitUsage, "read config: open "},
 		{"bare duration", []string{"validate", bad}, cli.ExitUsage, bad + ":3: source.with.stale_after: duration needs a unit"},
 		{"unknown stage", []string{"validate", unknown}, cli.ExitUsage, unknown + `:4: stages[0].type: unknown component type "geoip"`},

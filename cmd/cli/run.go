@@ -31,6 +31,7 @@ type runRequest struct {
 	statusDir string
 	verbose   bool
 	progress  string // auto, always or never
+	metrics   string // address of the metrics and live status server; "" = none
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -61,6 +62,7 @@ func (a *app) runFlags(cmd *cobra.Command, req *runRequest) {
 	cmd.Flags().StringVar(&req.statusDir, "status-dir", "", "directory for status snapshots (default: /mnt/dshield/data/logs/status if it exists, else ~/.cache/cowrie-enrich/status)")
 	cmd.Flags().BoolVarP(&req.verbose, "verbose", "v", false, "log each batch (debug level)")
 	cmd.Flags().StringVar(&req.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), always (the bar), never")
+	cmd.Flags().StringVar(&req.metrics, "metrics-addr", "", "serve Prometheus /metrics and a live status page on this address, e.g. 127.0.0.1:9464")
 }
 
 func (a *app) refreshCmd() *cobra.Command {
@@ -225,18 +227,33 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 		p.ReplaceSink("dry-run", s)
 	}
 
+	opts := pipeline.RunOptions{}
+	var mon *monitor
+	if req.metrics != "" {
+		mon = newMonitor(plan, env.RunID, env.Progress)
+		stopServer, err := mon.serve(ctx, req.metrics, log)
+		if err != nil {
+			return pipeline.Summary{}, usageError{err}
+		}
+		defer stopServer()
+		opts.Observer = mon
+	}
+
+	stop, err := a.startProgress(req.progress, log, env.Progress)
+	if err != nil {
+		return pipeline.Summary{}, err
+	}
 	log.Info("run started", "pipeline", name, "run_id", env.RunID, "db", db.String(), "dry_run", req.dryRun)
 	if !req.dryRun {
 		if err := db.StartRun(ctx, env.RunID, name, now); err != nil {
 			return pipeline.Summary{}, fmt.Errorf("record run start: %w", err)
 		}
 	}
-	stop, err := a.startProgress(req.progress, log, env.Progress)
-	if err != nil {
-		return pipeline.Summary{}, err
-	}
-	sum, runErr := p.Run(ctx, pipeline.RunOptions{})
+	sum, runErr := p.Run(ctx, opts)
 	stop()
+	if mon != nil {
+		mon.finish(sum.State)
+	}
 	if !req.dryRun {
 		errText := ""
 		if runErr != nil && !errors.Is(runErr, pipeline.ErrInterrupted) {
