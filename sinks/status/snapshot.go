@@ -35,9 +35,14 @@ type Metrics struct {
 	CymruHits      int64   `json:"cymru_hits"`
 	GreyNoiseHits  int64   `json:"greynoise_hits"`
 	// GreyNoiseQuotaRemaining is -1 while unknown.
-	GreyNoiseQuotaRemaining int64            `json:"greynoise_quota_remaining"`
-	SourcesSkipped          map[string]int64 `json:"sources_skipped"`
-	State                   string           `json:"state"`
+	GreyNoiseQuotaRemaining int64 `json:"greynoise_quota_remaining"`
+	// GreyNoiseNotFound and GreyNoiseRateLimited are the greynoise stage's
+	// run counters (addresses GreyNoise has not seen, 429 answers); they
+	// count lookups, committed or not, and are absent from older files.
+	GreyNoiseNotFound    int64            `json:"greynoise_not_found"`
+	GreyNoiseRateLimited int64            `json:"greynoise_rate_limited"`
+	SourcesSkipped       map[string]int64 `json:"sources_skipped"`
+	State                string           `json:"state"`
 }
 
 // Checkpoint says how far the phase got: the last committed address and

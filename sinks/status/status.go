@@ -18,8 +18,8 @@ var Spec = pipeline.SinkSpec("status",
 	"write upstream-compatible JSON snapshots of committed progress (<dir>/<phase>.json, status.json)",
 	"dir: \"\"\nevery: 5s\n", DefaultConfig, New)
 
-// quotaUnknown is reported as greynoise_quota_remaining until the run can
-// tell the sink the remaining GreyNoise quota (see Sink doc).
+// quotaUnknown is reported as greynoise_quota_remaining until the
+// greynoise stage sets the run gauge of that name (no stage, or no quota).
 const quotaUnknown = -1
 
 // Config holds the sink's options.
@@ -47,9 +47,9 @@ func (c *Config) Validate() error {
 // Sink counts committed records and writes status snapshots. Write and
 // Finish are safe for concurrent use.
 //
-// greynoise_quota_remaining is reported as -1: the remaining quota lives in
-// the greynoise stage, and the pipeline has no channel yet through which a
-// stage can report it to side sinks.
+// greynoise_quota_remaining and the greynoise_not_found and
+// greynoise_rate_limited counters come from the run's Progress, where the
+// greynoise stage reports them.
 type Sink struct {
 	dir, phase, runID string
 	every             time.Duration
@@ -220,6 +220,13 @@ func (s *Sink) snapshot(now time.Time) Snapshot {
 		m.IPsPerSecond = float64(m.IPsProcessed) / m.ElapsedSeconds
 	}
 	m.GreyNoiseQuotaRemaining = quotaUnknown
+	if s.progress != nil {
+		if v, ok := s.progress.Value("greynoise_quota_remaining"); ok {
+			m.GreyNoiseQuotaRemaining = v
+		}
+		m.GreyNoiseNotFound, _ = s.progress.Value("greynoise_not_found")
+		m.GreyNoiseRateLimited, _ = s.progress.Value("greynoise_rate_limited")
+	}
 	return Snapshot{
 		Phase:       s.phase,
 		IngestID:    s.runID,

@@ -85,15 +85,15 @@ func TestSnapshotShape(t *testing.T) {
 		t.Fatalf("snapshot keys %v; want %v", got, want)
 	}
 	metrics := snap["metrics"].(map[string]any)
-	wantMetrics := []string{"cache_hits", "cymru_hits", "elapsed_seconds", "greynoise_hits", "greynoise_quota_remaining",
-		"ip_errors", "ips_per_second", "ips_processed", "ips_total", "maxmind_hits", "sources_skipped", "state"}
+	wantMetrics := []string{"cache_hits", "cymru_hits", "elapsed_seconds", "greynoise_hits", "greynoise_not_found",
+		"greynoise_quota_remaining", "greynoise_rate_limited", "ip_errors", "ips_per_second", "ips_processed", "ips_total", "maxmind_hits", "sources_skipped", "state"}
 	if got := keys(metrics); !slices.Equal(got, wantMetrics) {
 		t.Fatalf("metrics keys %v; want %v", got, wantMetrics)
 	}
 	want := map[string]any{
 		"ips_total": 10.0, "ips_processed": 3.0, "ip_errors": 1.0, "ips_per_second": 1.5, "elapsed_seconds": 2.0,
 		"cache_hits": 1.0, "maxmind_hits": 1.0, "cymru_hits": 1.0, "greynoise_hits": 1.0,
-		"greynoise_quota_remaining": -1.0, "state": "running",
+		"greynoise_quota_remaining": -1.0, "greynoise_not_found": 0.0, "greynoise_rate_limited": 0.0, "state": "running",
 	}
 	for k, v := range want {
 		if metrics[k] != v {
@@ -128,6 +128,24 @@ func TestSnapshotShape(t *testing.T) {
 	}
 	if phase["status_file"] != "refresh-ips.json" {
 		t.Errorf("status_file = %v", phase["status_file"])
+	}
+}
+
+func TestGreyNoiseCountersFromProgress(t *testing.T) {
+	dir, c := t.TempDir(), newClock()
+	env := testEnv(dir, c)
+	env.Progress.Set("greynoise_quota_remaining", 42)
+	env.Progress.Add("greynoise_not_found", 3)
+	env.Progress.Add("greynoise_rate_limited", 2)
+	s := newSink(t, env, DefaultConfig())
+	if err := s.Write(t.Context(), committed()); err != nil {
+		t.Fatal(err)
+	}
+	metrics := readJSON(t, filepath.Join(dir, "refresh-ips.json"))["metrics"].(map[string]any)
+	for k, v := range map[string]float64{"greynoise_quota_remaining": 42, "greynoise_not_found": 3, "greynoise_rate_limited": 2} {
+		if metrics[k] != v {
+			t.Errorf("metrics.%s = %v; want %v", k, metrics[k], v)
+		}
 	}
 }
 

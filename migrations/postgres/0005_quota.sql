@@ -1,0 +1,12 @@
+-- Daily lookup budgets of rate-limited providers (the greynoise stage),
+-- shared by every process that works on this database. A budget is
+-- reserved with a conditional UPDATE (used + n <= limit), so concurrent
+-- runs together never spend more than the limit. name identifies the
+-- provider and key ("greynoise:<first 12 hex of sha256(key)>"), never the
+-- key itself; day is the UTC date.
+CREATE TABLE IF NOT EXISTS cowrie_enrich_quota (
+    name TEXT NOT NULL,
+    day  DATE NOT NULL,
+    used BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, day)
+);

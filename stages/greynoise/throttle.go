@@ -1,0 +1,94 @@
+package greynoise
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// windowMargin is added to the sliding window so that requests spaced
+// exactly one window apart on our side still arrive more than a window
+// apart despite scheduling and network jitter.
+const windowMargin = 20 * time.Millisecond
+
+// throttle decides when the next request may be sent: after the token
+// bucket allows it, after the last `per` send times leave the window, and
+// after any pause a 429 asked for. It is shared by all of a stage's
+// workers.
+//
+// The token bucket alone is not enough for the "no one-second window holds
+// more than rate requests" ceiling: the limiter schedules from planned
+// times, so a request that woke late followed by one on time can put
+// rate+1 requests in one second. The window of actual send times closes
+// that gap.
+type throttle struct {
+	lim  *rate.Limiter
+	span time.Duration // the window; `per` requests at most in any span
+
+	mu          sync.Mutex
+	sent        []time.Time // ring of the last len(sent) send times
+	next        int
+	pausedUntil time.Time
+}
+
+func newThrottle(r float64, burst int) *throttle {
+	per, span := int(math.Floor(r)), time.Second
+	if per < 1 {
+		// Slower than one a second: one request per 1/r.
+		per, span = 1, time.Duration(float64(time.Second)/r)
+	}
+	return &throttle{
+		lim:  rate.NewLimiter(rate.Limit(r), burst),
+		span: span + windowMargin,
+		sent: make([]time.Time, per),
+	}
+}
+
+// wait blocks until a request may be sent and records it as sent.
+func (t *throttle) wait(ctx context.Context) error {
+	if err := t.lim.Wait(ctx); err != nil {
+		return err
+	}
+	for {
+		t.mu.Lock()
+		now := time.Now()
+		until := t.pausedUntil
+		if free := t.sent[t.next].Add(t.span); free.After(until) {
+			until = free
+		}
+		if !until.After(now) {
+			t.sent[t.next] = now
+			t.next = (t.next + 1) % len(t.sent)
+			t.mu.Unlock()
+			return nil
+		}
+		t.mu.Unlock()
+		if err := sleep(ctx, until.Sub(now)); err != nil {
+			return err
+		}
+	}
+}
+
+// pause stops every request for d from now.
+func (t *throttle) pause(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until := time.Now().Add(d); until.After(t.pausedUntil) {
+		t.pausedUntil = until
+	}
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
