@@ -19,12 +19,8 @@ import (
 func TestRunIntegration(t *testing.T) {
 	url := testdb.PostgresURL(t)
 	db := testdb.Migrated(t, url)
-	w := startWhois(t, sim.WhoisOptions{OmitNames: true}) // names come over DNS
-	d, err := sim.StartDNS(sim.DNSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+	w := sim.NewWhois(t, sim.WhoisOptions{OmitNames: true}) // names come over DNS
+	d := sim.NewDNS(t, sim.DNSOptions{})
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var sessions []demodata.Session
@@ -53,7 +49,7 @@ func TestRunIntegration(t *testing.T) {
 		cymru map[string]any
 	}
 	rows := map[string]row{}
-	err = db.Query(context.Background(), `SELECT ip_address, current_asn, enrichment FROM ip_inventory`, nil, func(scan func(...any) error) error {
+	err := db.Query(context.Background(), `SELECT ip_address, current_asn, enrichment FROM ip_inventory`, nil, func(scan func(...any) error) error {
 		var ip, doc string
 		var r row
 		if err := scan(&ip, &r.asn, &doc); err != nil {

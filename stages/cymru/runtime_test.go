@@ -17,16 +17,6 @@ import (
 	"github.com/cowrie-enrich/cowrie-enrich/stages/validate"
 )
 
-func startWhois(t testing.TB, opts sim.WhoisOptions) *sim.Whois {
-	t.Helper()
-	w, err := sim.StartWhois(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	return w
-}
-
 // fakeSpec is cymru.Spec with a sample pointing at the fakes, so checks
 // that build the stage from its sample never reach Team Cymru.
 func fakeSpec(whois, dns string) pipeline.Spec {
@@ -35,18 +25,14 @@ func fakeSpec(whois, dns string) pipeline.Spec {
 }
 
 func TestConformance(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{})
-	d, err := sim.StartDNS(sim.DNSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+	w := sim.NewWhois(t, sim.WhoisOptions{})
+	d := sim.NewDNS(t, sim.DNSOptions{})
 	pipelinetest.Conformance(t, fakeSpec(w.Addr(), d.Addr()), pipelinetest.Env("cymru"))
 }
 
 // run builds source → validate → cymru → sink through the registry, as the
 // CLI does, and runs it. with is the cymru stage's `with:` mapping.
-func run(t *testing.T, src pipeline.Source, with string) (*pipelinetest.Sink, pipeline.Summary, *pipeline.Progress) {
+func run(t testing.TB, src pipeline.Source, with string) (*pipelinetest.Sink, pipeline.Summary, *pipeline.Progress) {
 	t.Helper()
 	sink := &pipelinetest.Sink{}
 	none := func() *pipeline.NoConfig { return &pipeline.NoConfig{} }
@@ -96,7 +82,7 @@ func querySizes(w *sim.Whois) []int {
 }
 
 func TestWindowClosesBySize(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{})
+	w := sim.NewWhois(t, sim.WhoisOptions{})
 	sink, sum, _ := run(t, &pipelinetest.Source{IPs: distinct(25)},
 		fmt.Sprintf("{whois_addr: %q, dns_server: 127.0.0.1:1, window: {size: 10, max_wait: 1m}}", w.Addr()))
 	if got := querySizes(w); fmt.Sprint(got) != "[10 10 5]" {
@@ -136,7 +122,7 @@ func (s *stallingSource) Run(ctx context.Context, emit func(*pipeline.Record) er
 func TestWindowClosesByAge(t *testing.T) {
 	src := &stallingSource{ips: distinct(3), release: make(chan struct{})}
 	var once sync.Once
-	w := startWhois(t, sim.WhoisOptions{Now: func() time.Time {
+	w := sim.NewWhois(t, sim.WhoisOptions{Now: func() time.Time {
 		// The banner is written once per answer: the batch was sent.
 		once.Do(func() { close(src.release) })
 		return time.Now()
@@ -148,7 +134,7 @@ func TestWindowClosesByAge(t *testing.T) {
 }
 
 func TestRuntimeConcurrency(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{Latency: 20 * time.Millisecond})
+	w := sim.NewWhois(t, sim.WhoisOptions{Latency: 20 * time.Millisecond})
 	_, sum, progress := run(t, &pipelinetest.Source{IPs: distinct(60)},
 		fmt.Sprintf("{whois_addr: %q, dns_server: 127.0.0.1:1, window: {size: 5, max_wait: 1m}, concurrency: 2}", w.Addr()))
 	s := w.Stats()
@@ -164,7 +150,7 @@ func TestRuntimeConcurrency(t *testing.T) {
 }
 
 func TestFailedBatchDegrades(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{CloseImmediately: true})
+	w := sim.NewWhois(t, sim.WhoisOptions{CloseImmediately: true})
 	ips := append(distinct(4), "10.0.0.1", "not-an-ip")
 	sink, sum, progress := run(t, &pipelinetest.Source{IPs: ips},
 		fmt.Sprintf("{whois_addr: %q, dns_server: 127.0.0.1:1, retries: 1, backoff: 1ms}", w.Addr()))

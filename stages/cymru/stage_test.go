@@ -15,26 +15,6 @@ import (
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline/pipelinetest"
 )
 
-func startWhois(t testing.TB, opts sim.WhoisOptions) *sim.Whois {
-	t.Helper()
-	w, err := sim.StartWhois(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	return w
-}
-
-func startDNS(t testing.TB, opts sim.DNSOptions) *sim.DNS {
-	t.Helper()
-	d, err := sim.StartDNS(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
-}
-
 // testConfig returns options pointing at the fakes, with short timeouts
 // and backoff so failure cases stay fast.
 func testConfig(whois, dns string) *Config {
@@ -104,7 +84,7 @@ const (
 )
 
 func TestDNSModeQueryNames(t *testing.T) {
-	d := startDNS(t, sim.DNSOptions{})
+	d := sim.NewDNS(t, sim.DNSOptions{})
 	cfg := testConfig("127.0.0.1:1", d.Addr())
 	cfg.Mode = ModeDNS
 	st, _ := newTestStage(t, cfg)
@@ -133,8 +113,8 @@ func TestDNSModeQueryNames(t *testing.T) {
 }
 
 func TestBulkQuery(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{})
-	d := startDNS(t, sim.DNSOptions{})
+	w := sim.NewWhois(t, sim.WhoisOptions{})
+	d := sim.NewDNS(t, sim.DNSOptions{})
 	st, env := newTestStage(t, testConfig(w.Addr(), d.Addr()))
 	b := records("68.22.187.5", "2001:4860:4860::8888", "8.8.8.8", "68.22.187.5", "45.33.1.1")
 	process(t, st, b)
@@ -202,8 +182,8 @@ func TestProcessAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w := startWhois(t, tt.whois)
-			d := startDNS(t, tt.dns)
+			w := sim.NewWhois(t, tt.whois)
+			d := sim.NewDNS(t, tt.dns)
 			cfg := testConfig(w.Addr(), d.Addr())
 			cfg.Retries = tt.retries
 			if tt.mode != "" {
@@ -238,7 +218,7 @@ func TestProcessAnswers(t *testing.T) {
 }
 
 func TestPrefixReuse(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{})
+	w := sim.NewWhois(t, sim.WhoisOptions{})
 	st, env := newTestStage(t, testConfig(w.Addr(), "127.0.0.1:1"))
 	first := records("68.22.187.5")
 	process(t, st, first)
@@ -280,7 +260,7 @@ func TestPrefixSetBounded(t *testing.T) {
 }
 
 func TestMaxMindFallback(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{})
+	w := sim.NewWhois(t, sim.WhoisOptions{})
 	st, _ := newTestStage(t, testConfig(w.Addr(), "127.0.0.1:1"))
 	b := records("8.8.8.8", "68.22.187.5")
 	b[0].ASN = &pipeline.ASN{Number: 15169, Org: "GOOGLE"}
@@ -300,7 +280,7 @@ func TestMaxMindFallback(t *testing.T) {
 }
 
 func TestConcurrencyNeverExceeded(t *testing.T) {
-	w := startWhois(t, sim.WhoisOptions{Latency: 20 * time.Millisecond})
+	w := sim.NewWhois(t, sim.WhoisOptions{Latency: 20 * time.Millisecond})
 	cfg := testConfig(w.Addr(), "127.0.0.1:1")
 	cfg.Concurrency = 2
 	st, _ := newTestStage(t, cfg)

@@ -225,8 +225,9 @@ func (w *Whois) handle(c net.Conn) {
 	}
 }
 
-// readQuery reads request lines until "end" or EOF. ok is false when the
-// client went away or sent nothing usable.
+// readQuery reads a bulk request up to "end" (or EOF), or the single line
+// of a query outside bulk mode. ok is false when the client went away or
+// sent nothing usable.
 func readQuery(c net.Conn) (q Query, ok bool) {
 	var raw strings.Builder
 	sc := bufio.NewScanner(c)
@@ -244,11 +245,12 @@ func readQuery(c net.Conn) (q Query, ok bool) {
 		switch {
 		case first && word == "begin":
 			q.Bulk = true
+		case first:
+			// Single-query mode: one line, answered at once.
+			q.Raw, q.IPs = raw.String(), []string{line}
+			return q, true
 		case word == "end":
 			q.Raw = raw.String()
-			if !q.Bulk {
-				q.IPs = append(q.IPs, line)
-			}
 			return q, true
 		case optionWords[word]:
 			q.Options = append(q.Options, word)
