@@ -506,3 +506,22 @@ func TestCancelledContextReturnsPromptly(t *testing.T) {
 		t.Errorf("Process took %s after the context ended", d)
 	}
 }
+
+func TestTimeoutRetriedThenFailed(t *testing.T) {
+	srv := newFake(t, fake.Options{SlowDelay: 5 * time.Second})
+	srv.SetBehavior("45.83.64.1", fake.Slow)
+	cfg := testConfig(srv)
+	cfg.Timeout, cfg.Retries = 100*time.Millisecond, 1
+	st := newStage(t, pipelinetest.Env("greynoise"), cfg)
+	b := batch("45.83.64.1", "104.16.0.1")
+	if _, err := st.Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if s := b[0].Source(source); s.State != pipeline.StateFailed || s.Reason != "no answer within 100ms (2 attempts)" {
+		t.Errorf("slow address: %v %q", s.State, s.Reason)
+	}
+	if n := asked(srv, "45.83.64.1"); n != 2 {
+		t.Errorf("asked %d times; want 1 + 1 retry", n)
+	}
+	result(t, b[1])
+}
