@@ -97,6 +97,7 @@ func (c *Config) redisOptions() (*redis.Options, error) {
 	// A cache must not slow the run down: one attempt per call, and the
 	// stage itself stops calling an unreachable server for a while.
 	o.MaxRetries = -1
+	o.DialerRetries = 1
 	o.ContextTimeoutEnabled = true
 	return o, nil
 }

@@ -64,12 +64,16 @@ func decode(source string, raw []byte) (e entry, ok bool, err error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return entry{}, false, nil
 	}
-	var m negativeMarker
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return entry{}, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, source, err)
-	}
-	if m.NotFound {
-		return entry{cachedAt: m.CachedAt.Time}, true, nil
+	// Most entries are answers; decoding JSON dominates the lookup cost,
+	// so only a value that can be the marker is decoded as one first.
+	if bytes.Contains(raw, []byte(`"not_found"`)) {
+		var m negativeMarker
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return entry{}, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, source, err)
+		}
+		if m.NotFound {
+			return entry{cachedAt: m.CachedAt.Time}, true, nil
+		}
 	}
 	v, at, err := decodeResult(source, raw)
 	if err != nil {

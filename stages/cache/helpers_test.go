@@ -126,21 +126,34 @@ func answerAt(source string, at time.Time) any {
 	return greynoiseAt(at)
 }
 
-// countingHook counts Redis round trips: single commands and pipelines.
+// countingHook counts Redis round trips: single commands and pipelines,
+// leaving out the handshake of a new connection.
 type countingHook struct{ calls atomic.Int64 }
+
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select", "ping":
+		return true
+	}
+	return false
+}
 
 func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.calls.Add(1)
+		if !handshake(cmd) {
+			h.calls.Add(1)
+		}
 		return next(ctx, cmd)
 	}
 }
 
 func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.calls.Add(1)
+		if len(cmds) > 0 && !handshake(cmds[0]) {
+			h.calls.Add(1)
+		}
 		return next(ctx, cmds)
 	}
 }
