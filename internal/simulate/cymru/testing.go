@@ -6,22 +6,22 @@ import "testing"
 // tb ends; it fails tb if the fake cannot start.
 func NewWhois(tb testing.TB, opts WhoisOptions) *Whois {
 	tb.Helper()
-	w, err := StartWhois(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = w.Close() })
-	return w
+	return started(tb, func() (*Whois, error) { return StartWhois(opts) })
 }
 
 // NewDNS starts a DNS fake for a test or benchmark and closes it when tb
 // ends; it fails tb if the fake cannot start.
 func NewDNS(tb testing.TB, opts DNSOptions) *DNS {
 	tb.Helper()
-	d, err := StartDNS(opts)
+	return started(tb, func() (*DNS, error) { return StartDNS(opts) })
+}
+
+func started[T interface{ Close() error }](tb testing.TB, start func() (T, error)) T {
+	tb.Helper()
+	s, err := start()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = d.Close() })
-	return d
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
 }
