@@ -12,6 +12,7 @@ import (
 
 	"github.com/cowrie-enrich/cowrie-enrich/cmd/cli"
 	"github.com/cowrie-enrich/cowrie-enrich/internal/demodata"
+	"github.com/cowrie-enrich/cowrie-enrich/internal/simulate"
 	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/sinks/status"
@@ -35,23 +36,31 @@ func invoke(t *testing.T, ctx context.Context, reg *pipeline.Registry, args ...s
 func expectedAddresses(sessions []demodata.Session) map[string]int64 {
 	want := map[string]int64{}
 	for _, s := range sessions {
-		raw := ""
-		if s.SourceIP != nil {
-			raw = *s.SourceIP
-		} else {
-			var e struct {
-				Session map[string]any `json:"session"`
-			}
-			_ = json.Unmarshal([]byte(s.Enrichment), &e)
-			for k := range e.Session {
-				raw = k
-			}
-		}
+		raw := s.Address()
 		if a, err := validate.Parse(raw); err == nil {
 			want[a.String()]++
 		}
 	}
 	return want
+}
+
+// simulated starts the simulated providers for the sessions' addresses and
+// returns the --set overrides pointing refresh-ips at them, so no test
+// reaches the internet.
+func simulated(t *testing.T, sessions []demodata.Session) []string {
+	t.Helper()
+	svc, err := simulate.Start(t.TempDir(), demodata.Addresses(sessions), simulate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	// The real rate limit (10/s) would make a test of a few hundred
+	// addresses take a minute.
+	args := []string{"--set", "stages.greynoise.with.rate=2000"}
+	for _, s := range svc.Sets() {
+		args = append(args, "--set", s)
+	}
+	return args
 }
 
 type inventoryRow struct {
@@ -93,7 +102,8 @@ func TestRunRefreshIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		statusDir := t.TempDir()
-		code, out, errOut := invoke(t, context.Background(), nil, "run", "refresh-ips", "--db", url, "--status-dir", statusDir)
+		sim := simulated(t, sessions)
+		code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--db", url, "--status-dir", statusDir}, sim...)...)
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 		}
@@ -122,7 +132,7 @@ func TestRunRefreshIntegration(t *testing.T) {
 
 		// Nothing here was enriched by a provider, so every address is
 		// still stale: the rerun rewrites them all and must change nothing.
-		if code, out, errOut := invoke(t, context.Background(), nil, "refresh", "--ips", "0", "--db", url, "--status-dir", statusDir); code != cli.ExitOK {
+		if code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--set", "source.with.stale_after=1ns", "--db", url, "--status-dir", statusDir}, sim...)...); code != cli.ExitOK {
 			t.Fatalf("rerun exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 		}
 		second := inventory(t, db)
@@ -140,10 +150,14 @@ func TestRunRefreshIntegration(t *testing.T) {
 func TestRefreshLimitIntegration(t *testing.T) {
 	url := testdb.SQLiteURL(t)
 	db := testdb.Migrated(t, url)
-	if err := demodata.Insert(context.Background(), db, demodata.Generate(3, 600, time.Now())); err != nil {
+	sessions := demodata.Generate(3, 600, time.Now())
+	if err := demodata.Insert(context.Background(), db, sessions); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := invoke(t, context.Background(), nil, "refresh", "--ips", "25", "--commit-interval", "10", "--db", url, "--status-dir", t.TempDir())
+	t.Setenv("COWRIE_ENRICH_DB", url)
+	cacheDir := t.TempDir()
+	code, out, errOut := invoke(t, context.Background(), nil, append([]string{"refresh", "--ips", "25", "--commit-interval", "10",
+		"--status-dir", t.TempDir(), "--cache-dir", cacheDir}, simulated(t, sessions)...)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
@@ -158,15 +172,19 @@ func TestRefreshLimitIntegration(t *testing.T) {
 	if n+dead != 25 {
 		t.Errorf("--ips 25 stored %d rows and %d dead letters, want 25 in all", n, dead)
 	}
+	if entries, _ := os.ReadDir(filepath.Join(cacheDir, "maxmind")); len(entries) == 0 {
+		t.Errorf("--cache-dir %s holds no maxmind answers: the file tier was not used", cacheDir)
+	}
 }
 
 func TestDryRunChangesNothingIntegration(t *testing.T) {
 	url := testdb.SQLiteURL(t)
 	db := testdb.Migrated(t, url)
-	if err := demodata.Insert(context.Background(), db, demodata.Generate(5, 200, time.Now())); err != nil {
+	sessions := demodata.Generate(5, 200, time.Now())
+	if err := demodata.Insert(context.Background(), db, sessions); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := invoke(t, context.Background(), nil, "run", "refresh-ips", "--dry-run", "--db", url, "--status-dir", t.TempDir())
+	code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--dry-run", "--db", url, "--status-dir", t.TempDir()}, simulated(t, sessions)...)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -270,7 +288,6 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"unknown stage", []string{"validate", unknown}, cli.ExitUsage, unknown + `:4: stages[0].type: unknown component type "geoip"`},
 		{"refresh without --ips", []string{"refresh"}, cli.ExitUsage, "refresh needs --ips N"},
 		{"refresh --sessions", []string{"refresh", "--ips", "0", "--sessions", "10"}, cli.ExitUsage, "--sessions and --files only accept 0"},
-		{"refresh --cache-dir without cache stage", []string{"refresh", "--ips", "0", "--cache-dir", dir}, cli.ExitUsage, "--cache-dir: the refresh-ips config has no cache stage"},
 		{"bad database URL", []string{"run", "refresh-ips", "--db", "mysql://x"}, cli.ExitFailed, `unsupported database URL "mysql://x"`},
 		{"unreachable database hides password", []string{"migrate", "--db", "postgres://u:hunter2@127.0.0.1:1/x"}, cli.ExitFailed, "postgres://u:xxxxx@127.0.0.1:1/x"},
 		{"demo refuses postgres", []string{"demo", "--db", "postgres://127.0.0.1/x"}, cli.ExitUsage, "only runs on a SQLite file"},
@@ -296,7 +313,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → inventory + status)") {
+	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → inventory + status)") {
 		t.Errorf("stdout = %q", out)
 	}
 }
@@ -350,7 +367,7 @@ func TestDemo(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"wrote 500 synthetic sessions", "TOP ATTACKERS", "BOGONS", `"not-an-ip"`, "asks no provider"} {
+	for _, want := range []string{"wrote 500 synthetic sessions", "TOP ATTACKERS", "BOGONS", "TOP COUNTRIES", "TOP ASNS", "GREYNOISE CLASSIFICATION", "malformed address: not an ip address", "simulated on loopback"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -115,6 +115,7 @@ active ones. Session and file enrichment are not part of cowrie-enrich, so
 	cmd.Flags().IntVar(&sessions, "sessions", 0, "accepted for compatibility; must be 0")
 	cmd.Flags().IntVar(&files, "files", 0, "accepted for compatibility; must be 0")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "directory of the file cache tier (cowrieprocessor's layout is reused)")
+	cmd.Flags().StringArrayVar(&req.sets, "set", nil, "override one key of the refresh-ips config, path=value, repeatable")
 	return cmd
 }
 

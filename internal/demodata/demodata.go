@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cowrie-enrich/cowrie-enrich/internal/simulate"
 	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
@@ -20,13 +21,6 @@ type Session struct {
 	Enrichment string // JSON, may be empty
 }
 
-// publicV4 are first octets of ranges allocated to public networks, so
-// generated attackers look like real ones and are never bogons.
-var publicV4 = []byte{5, 23, 31, 37, 45, 46, 61, 77, 78, 89, 91, 103, 109, 115, 117, 118, 121, 125, 141, 159, 162, 167, 176, 178, 185, 193, 195, 212, 213, 218, 222}
-
-// publicV6 are /16s of public IPv6 space.
-var publicV6 = []uint16{0x2a01, 0x2a02, 0x2a03, 0x2400, 0x2401, 0x2600, 0x2604, 0x2001}
-
 // Odd addresses mixed into the data: bogons and garbage as honeypot logs
 // really contain them.
 var (
@@ -38,9 +32,10 @@ var (
 // seed, with event times in the 90 days before now.
 func Generate(seed uint64, n int, now time.Time) []Session {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	nets := simulate.Networks()
 	pool := make([]string, 0, n/3+1)
 	for len(pool) < cap(pool) {
-		pool = append(pool, randomPublic(rng))
+		pool = append(pool, randomPublic(rng, nets))
 	}
 	// Zipf: a few addresses own most sessions, as real attackers do.
 	zipf := rand.NewZipf(rng, 1.3, 2, uint64(len(pool)-1))
@@ -71,17 +66,33 @@ func Generate(seed uint64, n int, now time.Time) []Session {
 	return out
 }
 
-func randomPublic(rng *rand.Rand) string {
+// randomPublic returns an address of the simulated internet: nine times in
+// ten inside one of simulate.Networks (so the simulated providers know it),
+// otherwise an address no provider knows.
+func randomPublic(rng *rand.Rand, nets []simulate.Network) string {
 	if rng.IntN(10) == 0 {
-		var a [16]byte
-		hi := publicV6[rng.IntN(len(publicV6))]
-		a[0], a[1] = byte(hi>>8), byte(hi)
-		for i := 2; i < 16; i++ {
-			a[i] = byte(rng.IntN(256))
-		}
-		return netip.AddrFrom16(a).String()
+		return netip.AddrFrom4([4]byte{151, byte(rng.IntN(256)), byte(rng.IntN(256)), byte(1 + rng.IntN(254))}).String()
 	}
-	return netip.AddrFrom4([4]byte{publicV4[rng.IntN(len(publicV4))], byte(rng.IntN(256)), byte(rng.IntN(256)), byte(1 + rng.IntN(254))}).String()
+	p := nets[rng.IntN(len(nets))].Prefix
+	a := p.Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	for i := bits; i < 128; i++ {
+		if rng.IntN(2) == 1 {
+			a[i/8] |= 1 << (7 - i%8)
+		}
+	}
+	addr := netip.AddrFrom16(a)
+	if p.Addr().Is4() {
+		addr = addr.Unmap()
+		if b := addr.As4(); b[3] == 0 || b[3] == 255 {
+			b[3] = 1 + byte(rng.IntN(254)) // a host, not a network or broadcast address
+			addr = netip.AddrFrom4(b)
+		}
+	}
+	return addr.String()
 }
 
 // Insert writes sessions into session_summaries in one transaction.
@@ -126,4 +137,33 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`
 		}
 		return tx.Commit()
 	}
+}
+
+// Address returns the session's address as the database holds it: its
+// source_ip, or the first key of its enrichment.session JSON.
+func (s Session) Address() string {
+	if s.SourceIP != nil {
+		return *s.SourceIP
+	}
+	var e struct {
+		Session map[string]json.RawMessage `json:"session"`
+	}
+	_ = json.Unmarshal([]byte(s.Enrichment), &e)
+	for k := range e.Session {
+		return k // Generate writes exactly one key
+	}
+	return ""
+}
+
+// Addresses returns the distinct addresses of sessions, in first-seen order.
+func Addresses(sessions []Session) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range sessions {
+		if a := s.Address(); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }
