@@ -43,6 +43,10 @@ type Metrics struct {
 	GreyNoiseRateLimited int64            `json:"greynoise_rate_limited"`
 	SourcesSkipped       map[string]int64 `json:"sources_skipped"`
 	State                string           `json:"state"`
+	// Counters are every run counter and gauge the components report
+	// (provider queries, cache hits per tier, backfill sessions scanned and
+	// written, …), by name; absent from older files.
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // Checkpoint says how far the phase got: the last committed address and

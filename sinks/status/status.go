@@ -58,6 +58,10 @@ type Sink struct {
 	progress          *pipeline.Progress
 	log               *slog.Logger
 
+	stop     chan struct{} // closed to stop tick
+	stopped  chan struct{} // closed when tick returned
+	stopOnce sync.Once
+
 	mu        sync.Mutex
 	m         Metrics
 	lastIP    string
@@ -69,6 +73,7 @@ type Sink struct {
 var (
 	_ pipeline.Sink     = (*Sink)(nil)
 	_ pipeline.Finisher = (*Sink)(nil)
+	_ pipeline.Closer   = (*Sink)(nil)
 )
 
 // New builds the sink: it picks the directory (Config.Dir, else
@@ -98,11 +103,55 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sink{
+	s := &Sink{
 		dir: dir, phase: phase, runID: env.RunID, every: cfg.Every,
 		now: now, started: now(), progress: env.Progress, log: log,
-		m: Metrics{State: string(pipeline.RunRunning), SourcesSkipped: map[string]int64{}},
-	}, nil
+		m:    Metrics{State: string(pipeline.RunRunning), SourcesSkipped: map[string]int64{}},
+		stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	if cfg.Every > 0 {
+		go s.tick()
+	} else {
+		close(s.stopped)
+	}
+	return s, nil
+}
+
+// tick refreshes the snapshot every Every even when no batch commits, so a
+// phase that works without committing records (the backfill's snapshot
+// sweep, a slow provider) still shows its progress and counters. Finish
+// and Close stop it and wait for it.
+func (s *Sink) tick() {
+	defer close(s.stopped)
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	// The ticker has no caller whose context it could use; writes are
+	// bounded by the lock's own timeout.
+	ctx := context.Background()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			if now := s.now(); !s.wrote || now.Sub(s.lastWrite) >= s.every {
+				s.writeOrWarn(ctx, now)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// halt stops the ticker and waits for it; it is safe to call again.
+func (s *Sink) halt() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.stopped
+}
+
+// Close stops the periodic snapshots.
+func (s *Sink) Close() error {
+	s.halt()
+	return nil
 }
 
 // checkDir creates dir and proves it writable with a throwaway file.
@@ -132,19 +181,26 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 	if s.wrote && now.Sub(s.lastWrite) < s.every {
 		return nil
 	}
+	s.writeOrWarn(ctx, now)
+	return nil
+}
+
+// writeOrWarn writes a snapshot; a failure is logged once until a write
+// succeeds again. s.mu is held.
+func (s *Sink) writeOrWarn(ctx context.Context, now time.Time) {
 	if err := s.write(ctx, now); err != nil {
 		if !s.failing {
 			s.log.WarnContext(ctx, "status snapshot not written; the run goes on", "dir", s.dir, "err", err)
 		}
 		s.failing = true
-		return nil
+		return
 	}
 	s.failing = false
-	return nil
 }
 
 // Finish writes the final snapshot with the run's end state.
 func (s *Sink) Finish(ctx context.Context, sum pipeline.Summary) error {
+	s.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m.State = string(sum.State)
@@ -226,6 +282,7 @@ func (s *Sink) snapshot(now time.Time) Snapshot {
 		}
 		m.GreyNoiseNotFound, _ = s.progress.Value("greynoise_not_found")
 		m.GreyNoiseRateLimited, _ = s.progress.Value("greynoise_rate_limited")
+		m.Counters = s.progress.Values()
 	}
 	return Snapshot{
 		Phase:       s.phase,

@@ -34,6 +34,7 @@ func newSink(t *testing.T, env pipeline.Env, cfg *Config) *Sink {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { s.(*Sink).Close() })
 	return s.(*Sink)
 }
 
@@ -420,5 +421,39 @@ func TestSample(t *testing.T) {
 	}
 	if got := *cfg.(*Config); got != *DefaultConfig() {
 		t.Errorf("sample decodes to %+v; want the defaults %+v", got, *DefaultConfig())
+	}
+}
+
+// TestPeriodicSnapshotWithoutBatches shows a phase that commits nothing
+// (the backfill's snapshot sweep) still refreshes its file, with the run's
+// counters, until Close stops the ticker.
+func TestPeriodicSnapshotWithoutBatches(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(dir, newClock())
+	env.Now = time.Now
+	env.Progress.Add("sessions_written", 1234)
+	s := newSink(t, env, &Config{Every: 10 * time.Millisecond})
+	path := filepath.Join(dir, "refresh-ips.json")
+	deadline := time.After(5 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no snapshot was written without a batch")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	snap := readJSON(t, path)
+	counters, _ := snap["metrics"].(map[string]any)["counters"].(map[string]any)
+	if counters["sessions_written"] != float64(1234) {
+		t.Errorf("metrics.counters = %v, want sessions_written 1234", counters)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
