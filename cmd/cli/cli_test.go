@@ -313,7 +313,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → inventory + status)") {
+	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → inventory + snapshots + status)") {
 		t.Errorf("stdout = %q", out)
 	}
 }

@@ -144,15 +144,16 @@ func (a *app) demoReport(ctx context.Context, url, path string, svc *simulate.Se
 		return err
 	}
 	defer db.Close()
-	var ips, bogons, scanners, filled, sessions int64
+	var ips, bogons, scanners, filled, snapshots, sessions int64
 	if err := db.QueryRow(ctx, `SELECT count(*), coalesce(sum(is_bogon), 0), coalesce(sum(is_scanner), 0) FROM ip_inventory`, nil, &ips, &bogons, &scanners); err != nil {
 		return err
 	}
-	if err := db.QueryRow(ctx, `SELECT count(*), count(source_ip) FROM session_summaries`, nil, &sessions, &filled); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*), count(source_ip), count(enrichment_at) FROM session_summaries`, nil, &sessions, &filled, &snapshots); err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "\nInventory: %d addresses (%d bogons, %d known scanners); %d of %d sessions now name their address.\n", ips, bogons, scanners, filled, sessions)
+	fmt.Fprintf(w, "\nInventory: %d addresses (%d bogons, %d known scanners). Of %d sessions, %d now name their address and %d carry a snapshot of it.\n",
+		ips, bogons, scanners, sessions, filled, snapshots)
 	tables := []struct {
 		header string
 		query  string

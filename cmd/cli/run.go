@@ -51,7 +51,6 @@ Anything with a '/' or ending in .yaml is read from disk.`,
 		},
 	}
 	a.runFlags(cmd, &req)
-	cmd.Flags().StringArrayVar(&req.sets, "set", nil, "override one config key, path=value (stages are addressed by id), repeatable")
 	cmd.Flags().BoolVar(&req.dryRun, "dry-run", false, "write what would be stored as JSON lines on stdout; change nothing")
 	return cmd
 }
@@ -61,6 +60,7 @@ func (a *app) runFlags(cmd *cobra.Command, req *runRequest) {
 	cmd.Flags().StringVar(&req.db, "db", "", "database URL: postgres://…, sqlite://file.db (default: the config's database, $COWRIE_ENRICH_DB, $COWRIEPROC_DB_URL, then "+store.DefaultURL+")")
 	cmd.Flags().StringVar(&req.statusDir, "status-dir", "", "directory for status snapshots (default: /mnt/dshield/data/logs/status if it exists, else ~/.cache/cowrie-enrich/status)")
 	cmd.Flags().BoolVarP(&req.verbose, "verbose", "v", false, "log each batch (debug level)")
+	cmd.Flags().StringArrayVar(&req.sets, "set", nil, "override one config key, path=value (stages are addressed by id), repeatable")
 	cmd.Flags().StringVar(&req.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), always (the bar), never")
 	cmd.Flags().StringVar(&req.metrics, "metrics-addr", "", "serve Prometheus /metrics and a live status page on this address, e.g. 127.0.0.1:9464")
 }
@@ -115,7 +115,6 @@ active ones. Session and file enrichment are not part of cowrie-enrich, so
 	cmd.Flags().IntVar(&sessions, "sessions", 0, "accepted for compatibility; must be 0")
 	cmd.Flags().IntVar(&files, "files", 0, "accepted for compatibility; must be 0")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "directory of the file cache tier (cowrieprocessor's layout is reused)")
-	cmd.Flags().StringArrayVar(&req.sets, "set", nil, "override one key of the refresh-ips config, path=value, repeatable")
 	return cmd
 }
 
