@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 )
 
 // Plan is a config whose components were found in a registry and whose
@@ -80,15 +79,7 @@ type node[T any] struct {
 // shared by all components; each gets a copy with its own ID and logger.
 // On error, components already built are closed.
 func Build(ctx context.Context, plan *Plan, base Env) (*Pipeline, error) {
-	if base.Logger == nil {
-		base.Logger = slog.New(slog.DiscardHandler)
-	}
-	if base.Now == nil {
-		base.Now = time.Now
-	}
-	if base.Progress == nil {
-		base.Progress = NewProgress(base.Now())
-	}
+	base = base.WithDefaults()
 	base.Pipeline = plan.File.Name
 	p := &Pipeline{name: plan.File.Name, runID: base.RunID, logger: base.Logger, progress: base.Progress}
 	var built []any

@@ -194,3 +194,23 @@ type Env struct {
 	// StatusDir is the directory chosen by --status-dir, empty when unset.
 	StatusDir string
 }
+
+// WithDefaults returns env with its unset fields filled: a discarding
+// logger, the real clock, fresh progress and an HTTP client with a
+// timeout. Build hands components a complete Env; constructors call this
+// so they also work when built directly (tests, custom programs).
+func (e Env) WithDefaults() Env {
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Progress == nil {
+		e.Progress = NewProgress(e.Now())
+	}
+	if e.HTTP == nil {
+		e.HTTP = &http.Client{Timeout: time.Minute}
+	}
+	return e
+}

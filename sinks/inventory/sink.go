@@ -45,13 +45,8 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 	if env.Store == nil {
 		return nil, errors.New("inventory sink needs a database")
 	}
+	env = env.WithDefaults()
 	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
-	}
 	switch env.Store.Dialect {
 	case store.Postgres:
 		s.db = &pgBackend{pool: env.Store.Pool, fillSessions: cfg.FillSessionIP}

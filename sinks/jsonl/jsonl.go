@@ -58,10 +58,8 @@ type Sink struct {
 // New returns a sink writing to cfg.Path, with the run's id and pipeline
 // name in each line's _meta.
 func New(env pipeline.Env, cfg *Config) (*Sink, error) {
+	env = env.WithDefaults()
 	s := &Sink{runID: env.RunID, pipeline: env.Pipeline, now: env.Now}
-	if s.now == nil {
-		s.now = time.Now
-	}
 	switch {
 	case cfg.Path != "" && cfg.Path != "-":
 		f, err := os.Create(cfg.Path)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/store"
@@ -48,13 +47,8 @@ func New(env pipeline.Env, _ *Config) (*Sink, error) {
 	if env.Store == nil {
 		return nil, ErrNoStore
 	}
+	env = env.WithDefaults()
 	s := &Sink{db: env.Store, log: env.Logger, progress: env.Progress}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.progress == nil {
-		s.progress = pipeline.NewProgress(time.Now())
-	}
 	switch env.Store.Dialect {
 	case store.Postgres:
 		s.q = pgFillSQL()

@@ -95,14 +95,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Sink, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, fmt.Errorf("sink %q: %w %s (choose another with --status-dir or the sink's dir option): %w", env.ID, ErrUnwritableDir, dir, err)
 	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	env = env.WithDefaults()
+	now, log := env.Now, env.Logger
 	s := &Sink{
 		dir: dir, phase: phase, runID: env.RunID, every: cfg.Every,
 		now: now, started: now(), progress: env.Progress, log: log,

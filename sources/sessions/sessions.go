@@ -117,13 +117,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
+	env = env.WithDefaults()
 	s := &Source{db: env.Store, cfg: *cfg, window: w, log: env.Logger, progress: env.Progress}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.progress == nil {
-		s.progress = pipeline.NewProgress(time.Now())
-	}
 	return s, nil
 }
 

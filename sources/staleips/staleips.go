@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -71,14 +70,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stale_ips: %w", err)
 	}
-	now := time.Now
-	if env.Now != nil {
-		now = env.Now
-	}
-	if env.Logger == nil {
-		env.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &Source{db: env.Store, limit: cfg.Limit, cutoff: now().Add(-cfg.StaleAfter), env: env}, nil
+	env = env.WithDefaults()
+	return &Source{db: env.Store, limit: cfg.Limit, cutoff: env.Now().Add(-cfg.StaleAfter), env: env}, nil
 }
 
 // candidatesSQL returns the candidate query for dialect d: one row per

@@ -52,16 +52,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
+	env = env.WithDefaults()
 	s := &Stage{cfg: *cfg, log: env.Logger, now: env.Now, progress: env.Progress, warned: map[string]bool{}}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.progress == nil {
-		s.progress = pipeline.NewProgress(s.now())
-	}
 	opts, err := cfg.redisOptions()
 	if err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)

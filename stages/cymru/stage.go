@@ -76,21 +76,13 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 }
 
 func newStage(env pipeline.Env, cfg Config, dns txtResolver) *Stage {
+	env = env.WithDefaults()
 	s := &Stage{
 		cfg: cfg, log: env.Logger, now: env.Now, progress: env.Progress,
 		bulk:     newBulkClient(cfg.WhoisAddr, cfg.Timeout, cfg.Concurrency),
 		dns:      dns,
 		prefixes: newPrefixSet(cfg.PrefixCache),
 		names:    newLRU[int64, string](cfg.NameCache, nil),
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.progress == nil {
-		s.progress = pipeline.NewProgress(s.now())
 	}
 	return s
 }

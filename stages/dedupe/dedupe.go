@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
@@ -51,15 +50,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	progress := env.Progress
-	if progress == nil {
-		progress = pipeline.NewProgress(time.Now())
-	}
-	return &Stage{log: log, gen: cfg.Capacity / 2, cur: make(map[string]struct{}), progress: progress}, nil
+	env = env.WithDefaults()
+	return &Stage{log: env.Logger, gen: cfg.Capacity / 2, cur: make(map[string]struct{}), progress: env.Progress}, nil
 }
 
 // Process returns the records of b whose address was not seen before, in

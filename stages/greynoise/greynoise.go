@@ -98,22 +98,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if cfg.API == APIEnterprise && key == "" {
 		return nil, fmt.Errorf("stage %q: api_key: the enterprise api needs a key (set GREYNOISE_API_KEY)", env.ID)
 	}
-	hc := env.HTTP
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	progress := env.Progress
-	if progress == nil {
-		progress = pipeline.NewProgress(now())
-	}
+	env = env.WithDefaults()
+	hc, now, log, progress := env.HTTP, env.Now, env.Logger, env.Progress
 	var q quota
 	switch {
 	case cfg.RedisURL != "":

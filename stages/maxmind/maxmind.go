@@ -85,16 +85,11 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
+	env = env.WithDefaults()
 	s := &Stage{
 		log: env.Logger, now: env.Now, progress: env.Progress, every: cfg.ReloadCheck,
 		city: slot{option: optCity, path: strings.TrimSpace(cfg.CityDB), hint: "stages." + env.ID + ".with." + optCity},
 		asn:  slot{option: optASN, path: strings.TrimSpace(cfg.ASNDB), hint: "stages." + env.ID + ".with." + optASN},
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	s.city.load(s.log, true)
 	s.asn.load(s.log, true)

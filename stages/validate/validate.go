@@ -68,11 +68,7 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Stage{allow: allow, log: log}, nil
+	return &Stage{allow: allow, log: env.WithDefaults().Logger}, nil
 }
 
 // Process validates every record of b in place and returns b. Records
