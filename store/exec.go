@@ -43,18 +43,22 @@ func (db *DB) Query(ctx context.Context, q string, args []any, f func(scan func(
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			if err := f(rows.Scan); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return each(rows, f)
 	}
 	rows, err := db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	return each(rows, f)
+}
+
+// each calls f for every row of rows (pgx.Rows or *sql.Rows).
+func each(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}, f func(scan func(dest ...any) error) error) error {
 	for rows.Next() {
 		if err := f(rows.Scan); err != nil {
 			return err

@@ -1,12 +1,11 @@
 package snapshots_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"github.com/cowrie-enrich/cowrie-enrich/internal/memstat"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,7 +121,7 @@ func BenchmarkSnapshotBackfillIntegration(b *testing.B) {
 		}
 		refSecs := time.Since(start).Seconds()
 
-		resetPeakRSS()
+		memstat.ResetPeakRSS()
 		start = time.Now()
 		res, err := backfill(b, ours, snapshots.Options{ChunkSize: chunk})
 		if err != nil {
@@ -135,24 +134,6 @@ func BenchmarkSnapshotBackfillIntegration(b *testing.B) {
 		b.ReportMetric(float64(n)/refSecs, "ref_sessions/s")
 		b.ReportMetric(float64(n)/ourSecs, "sessions/s")
 		b.ReportMetric(refSecs/ourSecs, "ratio")
-		b.ReportMetric(float64(peakRSSBytes())/(1<<20), "MB_peak_rss")
+		b.ReportMetric(float64(memstat.PeakRSS())/(1<<20), "MB_peak_rss")
 	}
-}
-
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-func peakRSSBytes() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -1,10 +1,9 @@
 package staleips_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
+	"github.com/cowrie-enrich/cowrie-enrich/internal/memstat"
 	"runtime"
 	"strconv"
 	"strings"
@@ -193,7 +192,7 @@ func BenchmarkStaleIPsIntegration(b *testing.B) {
 			var n int64
 			runs := 0
 			for b.Loop() {
-				resetPeakRSS()
+				memstat.ResetPeakRSS()
 				stop := sampleHeap(&peakHeap)
 				start := time.Now()
 				n = 0
@@ -209,7 +208,7 @@ func BenchmarkStaleIPsIntegration(b *testing.B) {
 				if err != nil {
 					b.Fatalf("Run: %v", err)
 				}
-				peakRSS = max(peakRSS, peakRSSBytes())
+				peakRSS = max(peakRSS, memstat.PeakRSS())
 				runs++
 			}
 			if n != benchIPs*3/4 {
@@ -244,27 +243,4 @@ func sampleHeap(peak *uint64) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
-}
-
-// resetPeakRSS resets the kernel's peak resident set (VmHWM) to the
-// current one, so the next reading covers only what follows.
-func resetPeakRSS() {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// peakRSSBytes reads VmHWM from /proc/self/status; 0 where unavailable.
-func peakRSSBytes() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
