@@ -20,16 +20,18 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS
 ORDER BY u.n
 ` + asnConflict
 
-// pgIPUpsert upserts the batch and returns the ASNs the rows pointed at
-// before: a row moving to another ASN changes that ASN's counters too. The
-// enrichment column is JSONB on our schema and may be JSON on upstream's;
-// both cast to and from jsonb on assignment, so one statement fits both.
+// pgIPUpsert upserts the batch and returns, per ASN, how its address and
+// session counts change: rows leaving an ASN count against it, rows
+// arriving for it (or staying with new session counts) for it. Every CTE
+// reads the snapshot from before the INSERT, so "old" holds the rows as
+// they were. The enrichment column is JSONB on our schema and may be JSON
+// on upstream's; both cast to and from jsonb on assignment, so one
+// statement fits both.
 var pgIPUpsert = `WITH batch AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::bool[])
         AS u(ip, asn, first_seen, last_seen, sessions, doc, enriched)
 ), old AS (
-    SELECT DISTINCT i.current_asn FROM ip_inventory i JOIN batch b ON i.ip_address = b.ip
-    WHERE i.current_asn IS NOT NULL
+    SELECT i.current_asn, i.session_count FROM ip_inventory i JOIN batch b ON i.ip_address = b.ip
 ), up AS (
     INSERT INTO ip_inventory AS t ` + ipColumns + `
     SELECT b.ip, b.asn, CASE WHEN b.asn IS NOT NULL THEN $8::timestamptz END, b.first_seen, b.last_seen, b.sessions,
@@ -37,17 +39,21 @@ var pgIPUpsert = `WITH batch AS (
     FROM batch b
     ` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
         || excluded.enrichment::jsonb`) + `
+    RETURNING t.current_asn, t.session_count
+), delta AS (
+    SELECT current_asn AS asn, -1 AS ips, -COALESCE(session_count, 0)::bigint AS sessions FROM old WHERE current_asn IS NOT NULL
+    UNION ALL
+    SELECT current_asn, 1, COALESCE(session_count, 0)::bigint FROM up WHERE current_asn IS NOT NULL
 )
-SELECT current_asn::bigint FROM old`
+SELECT asn::bigint, sum(ips)::bigint, sum(sessions)::bigint FROM delta GROUP BY asn`
 
 const pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
 FROM unnest($1::text[]) AS b(ip)
 WHERE s.source_ip IS NULL AND cowrie_enrich_session_ip(s.source_ip, s.enrichment::json) = b.ip`
 
-// pgCountASNs recomputes the counters of the given ASNs, writing only
-// those that changed. The lateral subquery counts each ASN through
-// idx_ip_current_asn, so the cost follows the addresses of the touched
-// ASNs rather than the size of ip_inventory.
+// pgCountASNs recomputes the counters of the given ASNs (the first time a
+// run touches each), writing only those that changed; it counts through
+// idx_ip_current_asn.
 const pgCountASNs = `UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
 FROM unnest($1::bigint[]) AS x(asn)
 CROSS JOIN LATERAL (
@@ -56,6 +62,13 @@ CROSS JOIN LATERAL (
 ) AS c
 WHERE a.asn_number = x.asn
   AND (a.unique_ip_count, a.total_session_count) IS DISTINCT FROM (c.ips, c.sessions)`
+
+// pgApplyDeltas moves the counters of ASNs already recounted in this run
+// by the batch's changes; the writer lock makes the read-modify-write safe.
+const pgApplyDeltas = `UPDATE asn_inventory AS a
+SET unique_ip_count = a.unique_ip_count + d.ips, total_session_count = a.total_session_count + d.sessions
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(asn, ips, sessions)
+WHERE a.asn_number = d.asn`
 
 // writerLockKey is the transaction-level advisory lock that serialises
 // inventory writers ("invent" folded into an int64). Two workers writing
@@ -103,9 +116,8 @@ type pgTx struct {
 	fillSessions bool
 }
 
-func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error) {
+func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error) {
 	asns := asnRows(rows)
-	touched := make([]int64, 0, len(asns))
 	if len(asns) > 0 {
 		nums := make([]int64, len(asns))
 		orgs := make([]string, len(asns))
@@ -117,7 +129,6 @@ func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64,
 		if _, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now); err != nil {
 			return nil, err
 		}
-		touched = append(touched, nums...)
 	}
 
 	ips := make([]string, len(rows))
@@ -141,18 +152,21 @@ func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64,
 	if err != nil {
 		return nil, err
 	}
-	old, err := pgx.CollectRows(rs, pgx.RowTo[int64])
+	deltas, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (asnDelta, error) {
+		var d asnDelta
+		err := r.Scan(&d.asn, &d.ips, &d.sessions)
+		return d, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	touched = append(touched, old...)
 
 	if t.fillSessions {
 		if _, err := t.tx.Exec(ctx, pgFillSessions, ips); err != nil {
 			return nil, err
 		}
 	}
-	return touched, nil
+	return deltas, nil
 }
 
 func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {
@@ -160,6 +174,20 @@ func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {
 		return nil
 	}
 	_, err := t.tx.Exec(ctx, pgCountASNs, asns)
+	return err
+}
+
+func (t *pgTx) applyDeltas(ctx context.Context, deltas []asnDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	asns := make([]int64, len(deltas))
+	ips := make([]int64, len(deltas))
+	sessions := make([]int64, len(deltas))
+	for i, d := range deltas {
+		asns[i], ips[i], sessions[i] = d.asn, d.ips, d.sessions
+	}
+	_, err := t.tx.Exec(ctx, pgApplyDeltas, asns, ips, sessions)
 	return err
 }
 

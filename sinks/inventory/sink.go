@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +39,15 @@ type Sink struct {
 	name   string
 	now    func() time.Time
 	logger *slog.Logger
+
+	// exact holds the ASNs whose counters this sink recounted in this run;
+	// from then on it moves them by each batch's changes instead of
+	// recounting, so the cost of a batch follows the batch and not the size
+	// of the ASNs it touches. The first recount also repairs counters an
+	// older tool left wrong (upstream never maintained
+	// total_session_count). Writers are serialised, so deltas stay exact.
+	mu    sync.Mutex
+	exact map[int64]bool
 }
 
 // New returns a sink writing to env.Store.
@@ -46,7 +56,7 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 		return nil, errors.New("inventory sink needs a database")
 	}
 	env = env.WithDefaults()
-	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger}
+	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}}
 	switch env.Store.Dialect {
 	case store.Postgres:
 		s.db = &pgBackend{pool: env.Store.Pool, fillSessions: cfg.FillSessionIP}
@@ -212,22 +222,22 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 
 	refused := slices.Clone(p.invalid)
-	var asns []int64
+	var deltas []asnDelta
 	dead := slices.Clone(p.dead)
 	for _, rf := range p.invalid {
 		dead = append(dead, rf.row.deadLetters(rf.err)...)
 	}
 	if !oneByOne {
 		if len(p.rows) > 0 {
-			if asns, err = tx.upsert(ctx, p.now, p.rows); err != nil {
+			if deltas, err = tx.upsert(ctx, p.now, p.rows); err != nil {
 				return nil, err
 			}
 		}
 	} else {
 		for _, w := range p.rows {
-			touched, err := s.upsertOne(ctx, tx, p.now, w)
+			d, err := s.upsertOne(ctx, tx, p.now, w)
 			if err == nil {
-				asns = append(asns, touched...)
+				deltas = append(deltas, d...)
 				continue
 			}
 			if ctx.Err() != nil || !s.db.dataError(err) {
@@ -237,7 +247,11 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 			dead = append(dead, w.deadLetters(err)...)
 		}
 	}
-	if err := tx.countASNs(ctx, uniqueSorted(asns)); err != nil {
+	recount, apply := s.splitDeltas(deltas)
+	if err := tx.countASNs(ctx, recount); err != nil {
+		return nil, fmt.Errorf("count ASN rows: %w", err)
+	}
+	if err := tx.applyDeltas(ctx, apply); err != nil {
 		return nil, fmt.Errorf("count ASN rows: %w", err)
 	}
 	if err := tx.deadLetters(ctx, p.now, s.name, s.runID, dedupeDead(dead)); err != nil {
@@ -246,23 +260,28 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 	if err := tx.commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	s.mu.Lock()
+	for _, a := range recount {
+		s.exact[a] = true
+	}
+	s.mu.Unlock()
 	return refused, nil
 }
 
 // upsertOne writes one row under a savepoint, so that a refused row leaves
 // the transaction usable for the next one.
-func (s *Sink) upsertOne(ctx context.Context, tx batchTx, now time.Time, w *row) ([]int64, error) {
+func (s *Sink) upsertOne(ctx context.Context, tx batchTx, now time.Time, w *row) ([]asnDelta, error) {
 	if err := tx.exec(ctx, "SAVEPOINT inventory_row"); err != nil {
 		return nil, err
 	}
-	asns, err := tx.upsert(ctx, now, []*row{w})
+	deltas, err := tx.upsert(ctx, now, []*row{w})
 	if err != nil {
 		if rbErr := tx.exec(ctx, "ROLLBACK TO SAVEPOINT inventory_row"); rbErr != nil {
 			return nil, errors.Join(err, rbErr)
 		}
 		return nil, err
 	}
-	return asns, tx.exec(ctx, "RELEASE SAVEPOINT inventory_row")
+	return deltas, tx.exec(ctx, "RELEASE SAVEPOINT inventory_row")
 }
 
 // backend is one database dialect's way of writing a plan.
@@ -278,12 +297,15 @@ type backend interface {
 // batchTx is an open transaction of a backend.
 type batchTx interface {
 	// upsert writes the ASN rows, the IP rows and (when configured) the
-	// sessions' source_ip of rows; it returns the ASNs whose counters may
-	// have changed: the rows' new ASNs and the ones they moved away from.
-	upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error)
+	// sessions' source_ip of rows; it returns how the ASN counters change:
+	// the rows' new ASNs gain, the ones they leave lose.
+	upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error)
 	// countASNs recomputes unique_ip_count and total_session_count of asns
 	// from ip_inventory.
 	countASNs(ctx context.Context, asns []int64) error
+	// applyDeltas adds the deltas to unique_ip_count and
+	// total_session_count.
+	applyDeltas(ctx context.Context, deltas []asnDelta) error
 	deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error
 	exec(ctx context.Context, sql string) error
 	commit(ctx context.Context) error
@@ -321,9 +343,36 @@ func asnRows(rows []*row) []asnRow {
 	return out
 }
 
-func uniqueSorted(asns []int64) []int64 {
-	slices.Sort(asns)
-	return slices.Compact(asns)
+// asnDelta is a change of one ASN's unique_ip_count and
+// total_session_count.
+type asnDelta struct {
+	asn, ips, sessions int64
+}
+
+// splitDeltas adds up the deltas per ASN, in ascending ASN order (the
+// order rows are locked in), and splits the touched ASNs into those to
+// recount (not yet exact in this run) and the deltas of the others,
+// leaving out ASNs whose counters do not change.
+func (s *Sink) splitDeltas(deltas []asnDelta) (recount []int64, apply []asnDelta) {
+	sums := map[int64]asnDelta{}
+	for _, d := range deltas {
+		sum := sums[d.asn]
+		sum.asn, sum.ips, sum.sessions = d.asn, sum.ips+d.ips, sum.sessions+d.sessions
+		sums[d.asn] = sum
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for asn, sum := range sums {
+		switch {
+		case !s.exact[asn]:
+			recount = append(recount, asn)
+		case sum.ips != 0 || sum.sessions != 0:
+			apply = append(apply, sum)
+		}
+	}
+	slices.Sort(recount)
+	slices.SortFunc(apply, func(a, b asnDelta) int { return cmp.Compare(a.asn, b.asn) })
+	return recount, apply
 }
 
 func newDeadLetter(stage, raw string, err error) deadLetter {

@@ -506,3 +506,26 @@ func TestWriteIntegration_EmptyBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteIntegration_RepairsCountersOncePerRun shows counters an older
+// tool left wrong are recounted the first time a run touches their ASN,
+// and moved by deltas after that.
+func TestWriteIntegration_RepairsCountersOncePerRun(t *testing.T) {
+	eachShape(t, func(t *testing.T, db *store.DB) {
+		ts := store.FormatTime(t0.Add(-time.Hour))
+		execSQL(t, db, `INSERT INTO asn_inventory (asn_number, organization_name, first_seen, last_seen, unique_ip_count, total_session_count, enrichment, created_at, updated_at)
+VALUES (64510, 'Old Net', $1, $1, 0, 0, '{}', $1, $1)`, ts)
+		execSQL(t, db, `INSERT INTO ip_inventory (ip_address, current_asn, first_seen, last_seen, session_count, enrichment, created_at, updated_at)
+VALUES ('198.51.100.9', 64510, $1, $1, 7, '{}', $1, $1)`, ts)
+		s := newTestSink(t, db, t0, nil)
+		write(t, s, withASN(withSessions(rec("198.51.100.10"), 2, first, last), 64510, "", "", ""))
+		if a := readASN(t, db, 64510); a.UniqueIPs != 2 || a.Sessions != 9 {
+			t.Errorf("after the first batch: %d IPs, %d sessions, want the recount 2, 9", a.UniqueIPs, a.Sessions)
+		}
+		write(t, s, withASN(withSessions(rec("198.51.100.11"), 4, first, last), 64510, "", "", ""),
+			withASN(withSessions(rec("198.51.100.10"), 3, first, last), 64510, "", "", ""))
+		if a := readASN(t, db, 64510); a.UniqueIPs != 3 || a.Sessions != 14 {
+			t.Errorf("after the second batch: %d IPs, %d sessions, want 3, 14", a.UniqueIPs, a.Sessions)
+		}
+	})
+}

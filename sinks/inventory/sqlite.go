@@ -27,14 +27,14 @@ var sqliteIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
 ` + ipConflict("excluded.enrichment")
 
-const sqliteExisting = `SELECT ip_address, enrichment, current_asn FROM ip_inventory
+const sqliteExisting = `SELECT ip_address, enrichment, current_asn, session_count FROM ip_inventory
 WHERE ip_address IN (SELECT value FROM json_each(?1))`
 
 var sqliteFillSessions = `UPDATE session_summaries AS s SET source_ip = ` + store.SessionIP(store.SQLite, "s") + `
 WHERE s.source_ip IS NULL AND ` + store.SessionIP(store.SQLite, "s") + ` IN (SELECT value FROM json_each(?1))`
 
 // sqliteCountASNs recomputes the counters of the given ASNs in one pass
-// over their addresses (through idx_ip_current_asn).
+// over their addresses (through idx_ip_current_asn); see pgCountASNs.
 const sqliteCountASNs = `UPDATE asn_inventory SET unique_ip_count = c.ips, total_session_count = c.sessions
 FROM (
     SELECT j.value AS asn, count(i.ip_address) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
@@ -43,6 +43,12 @@ FROM (
 ) AS c
 WHERE asn_inventory.asn_number = c.asn
   AND (asn_inventory.unique_ip_count, asn_inventory.total_session_count) IS NOT (c.ips, c.sessions)`
+
+// sqliteApplyDelta moves one ASN's counters by its delta (see
+// pgApplyDeltas).
+const sqliteApplyDelta = `UPDATE asn_inventory
+SET unique_ip_count = unique_ip_count + ?2, total_session_count = total_session_count + ?3
+WHERE asn_number = ?1`
 
 var sqliteDeadLetter = `INSERT INTO cowrie_enrich_dead_letters AS d ` + deadColumns + `
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
@@ -84,13 +90,15 @@ type sqliteTx struct {
 
 // stored is what the sink needs of an existing ip_inventory row.
 type stored struct {
+	found      bool
 	enrichment sql.NullString
 	asn        sql.NullInt64
+	sessions   sql.NullInt64
 }
 
-func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]int64, error) {
+func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error) {
 	ts := store.FormatTime(now)
-	var touched []int64
+	var deltas []asnDelta
 	if asns := asnRows(rows); len(asns) > 0 {
 		stmt, err := t.tx.PrepareContext(ctx, sqliteASNUpsert)
 		if err != nil {
@@ -101,7 +109,6 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]in
 			if _, err := stmt.ExecContext(ctx, a.number, a.org, a.country, a.registry, ts); err != nil {
 				return nil, err
 			}
-			touched = append(touched, a.number)
 		}
 	}
 
@@ -125,9 +132,7 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]in
 	defer stmt.Close()
 	for _, w := range rows {
 		old := existing[w.ip]
-		if old.asn.Valid {
-			touched = append(touched, old.asn.Int64)
-		}
+		deltas = append(deltas, rowDeltas(old, w)...)
 		doc, err := mergeTop(old.enrichment.String, w.docJSON)
 		if err != nil {
 			return nil, err
@@ -153,7 +158,28 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]in
 			return nil, err
 		}
 	}
-	return touched, nil
+	return deltas, nil
+}
+
+// rowDeltas is how writing w changes ASN counters, given the row as stored
+// (the same rules as ipConflict: a missing ASN or session count keeps the
+// stored one).
+func rowDeltas(old stored, w *row) []asnDelta {
+	var out []asnDelta
+	if old.found && old.asn.Valid {
+		out = append(out, asnDelta{asn: old.asn.Int64, ips: -1, sessions: -old.sessions.Int64})
+	}
+	newASN, sessions := old.asn, w.sessions
+	if w.asn != nil {
+		newASN = sql.NullInt64{Int64: w.asn.Number, Valid: true}
+	}
+	if w.sessions <= 0 && old.found {
+		sessions = old.sessions.Int64
+	}
+	if newASN.Valid {
+		out = append(out, asnDelta{asn: newASN.Int64, ips: 1, sessions: sessions})
+	}
+	return out
 }
 
 // existing reads the stored enrichment and ASN of the batch's addresses in
@@ -167,8 +193,8 @@ func (t *sqliteTx) existing(ctx context.Context, ipsJSON []byte) (map[string]sto
 	out := make(map[string]stored)
 	for rs.Next() {
 		var ip string
-		var s stored
-		if err := rs.Scan(&ip, &s.enrichment, &s.asn); err != nil {
+		s := stored{found: true}
+		if err := rs.Scan(&ip, &s.enrichment, &s.asn, &s.sessions); err != nil {
 			return nil, err
 		}
 		out[ip] = s
@@ -208,6 +234,23 @@ func (t *sqliteTx) countASNs(ctx context.Context, asns []int64) error {
 	}
 	_, err = t.tx.ExecContext(ctx, sqliteCountASNs, string(b))
 	return err
+}
+
+func (t *sqliteTx) applyDeltas(ctx context.Context, deltas []asnDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(ctx, sqliteApplyDelta)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, d := range deltas {
+		if _, err := stmt.ExecContext(ctx, d.asn, d.ips, d.sessions); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *sqliteTx) deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error {
