@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -68,6 +69,9 @@ type Options struct {
 	GreyNoiseRate float64
 	// GreyNoiseKey is the API key the fake accepts ("" accepts any).
 	GreyNoiseKey string
+	// WhoisAddr, DNSAddr and GreyNoiseAddr are the loopback host:port
+	// each service listens on; empty picks a free port.
+	WhoisAddr, DNSAddr, GreyNoiseAddr string
 }
 
 // Services are the running simulated providers: Team Cymru's bulk whois
@@ -82,10 +86,13 @@ type Services struct {
 }
 
 // Start writes the GeoLite2 files into dir and starts the services on
-// 127.0.0.1. addresses are the attackers the GreyNoise fake should know
-// (its answers are per address); the others get 404, as from the real
-// service. Close the services when done.
-func Start(dir string, addresses []string, opts Options) (*Services, error) {
+// loopback. Close the services when done.
+func Start(dir string, opts Options) (*Services, error) {
+	for _, a := range []string{opts.WhoisAddr, opts.DNSAddr, opts.GreyNoiseAddr} {
+		if err := loopback(a); err != nil {
+			return nil, err
+		}
+	}
 	nets := Networks()
 	var geo []geolite.Network
 	var routes []cymru.Route
@@ -108,14 +115,20 @@ func Start(dir string, addresses []string, opts Options) (*Services, error) {
 	}
 	table := cymru.NewTable(routes...)
 	s := &Services{CityDB: city, ASNDB: asn}
-	if s.Whois, err = cymru.StartWhois(cymru.WhoisOptions{Table: table, Latency: opts.CymruLatency}); err != nil {
+	if s.Whois, err = cymru.StartWhois(cymru.WhoisOptions{Table: table, Latency: opts.CymruLatency, Addr: opts.WhoisAddr}); err != nil {
 		return nil, fmt.Errorf("start simulated Cymru whois: %w", err)
 	}
-	if s.DNS, err = cymru.StartDNS(cymru.DNSOptions{Table: table}); err != nil {
+	if s.DNS, err = cymru.StartDNS(cymru.DNSOptions{Table: table, Addr: opts.DNSAddr}); err != nil {
 		s.Whois.Close()
 		return nil, fmt.Errorf("start simulated Cymru DNS: %w", err)
 	}
-	s.GreyNoise = greynoise.New(greynoise.Options{Key: opts.GreyNoiseKey, Rate: opts.GreyNoiseRate, Burst: 1, Records: greyNoiseRecords(nets, addresses)})
+	s.GreyNoise, err = greynoise.Start(greynoise.Options{Key: opts.GreyNoiseKey, Rate: opts.GreyNoiseRate, Burst: 1,
+		Classify: func(ip string) (greynoise.Record, bool) { return classify(nets, ip) }, Addr: opts.GreyNoiseAddr})
+	if err != nil {
+		s.DNS.Close()
+		s.Whois.Close()
+		return nil, fmt.Errorf("start simulated GreyNoise: %w", err)
+	}
 	s.WhoisAddr, s.DNSAddr, s.GreyNoiseURL = s.Whois.Addr(), s.DNS.Addr(), s.GreyNoise.URL
 	return s, nil
 }
@@ -139,23 +152,41 @@ func (s *Services) Close() {
 	s.Whois.Close()
 }
 
-func greyNoiseRecords(nets []Network, addresses []string) map[string]greynoise.Record {
-	out := map[string]greynoise.Record{}
-	for _, raw := range addresses {
-		a, err := netip.ParseAddr(raw)
-		if err != nil {
-			continue
-		}
-		a = a.Unmap()
-		for _, n := range nets {
-			if n.GreyNoise == "" || !n.Prefix.Contains(a) {
-				continue
-			}
-			out[a.String()] = greynoise.Record{Noise: true, Classification: n.GreyNoise,
-				Name: n.Actor, LastSeen: time.Now().UTC().AddDate(0, 0, -int(a.As16()[15]%7)).Format(time.DateOnly)}
+// classify is GreyNoise's answer for an address of the simulated
+// internet: the classification of its network, or not observed.
+func classify(nets []Network, ip string) (greynoise.Record, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return greynoise.Record{}, false
+	}
+	a = a.Unmap()
+	for _, n := range nets {
+		if n.GreyNoise != "" && n.Prefix.Contains(a) {
+			// Scanners were last seen on one of the past seven days.
+			seen := time.Now().UTC().AddDate(0, 0, -int(a.As16()[15]%7)).Format(time.DateOnly)
+			return greynoise.Record{Noise: true, Classification: n.GreyNoise, Name: n.Actor, LastSeen: seen}, true
 		}
 	}
-	return out
+	return greynoise.Record{}, false
+}
+
+// loopback refuses a listen address off the loopback interface: the
+// simulated services are for this machine only.
+func loopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q: the simulated services only listen on loopback (127.0.0.1 or [::1])", addr)
+	}
+	return nil
 }
 
 func continent(cc string) string {

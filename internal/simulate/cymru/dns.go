@@ -34,6 +34,9 @@ type DNSOptions struct {
 	// Truncate sets the TC bit with no answers over UDP; TCP answers in
 	// full, as a real server does.
 	Truncate bool
+	// Addr is the loopback host:port to listen on (UDP and TCP); empty
+	// picks a free port.
+	Addr string
 }
 
 // DNS is a running DNS fake for Cymru's zones, on UDP and TCP at the same
@@ -49,14 +52,14 @@ type DNS struct {
 	closeErr  error
 }
 
-// StartDNS starts the DNS fake on 127.0.0.1 with a kernel-chosen port. The
-// caller owns it and must Close it.
+// StartDNS starts the DNS fake on opts.Addr (default: a free 127.0.0.1
+// port). The caller owns it and must Close it.
 func StartDNS(opts DNSOptions) (*DNS, error) {
 	if opts.Table == nil {
 		opts.Table = Sample()
 	}
 	d := &DNS{opts: opts}
-	pc, ln, err := listenPair()
+	pc, ln, err := listenPair(opts.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +88,19 @@ func StartDNS(opts DNSOptions) (*DNS, error) {
 // listenPair opens UDP and TCP on the same loopback port, so a client that
 // retries a truncated answer over TCP reaches the same fake. The UDP port
 // is chosen first; if its TCP twin is taken, it tries again.
-func listenPair() (net.PacketConn, net.Listener, error) {
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	if addr != "" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns fake: listen udp: %w", err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = pc.Close()
+			return nil, nil, fmt.Errorf("dns fake: listen tcp: %w", err)
+		}
+		return pc, ln, nil
+	}
 	var lastErr error
 	for range 10 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -57,6 +57,8 @@ type WhoisOptions struct {
 	NoHeader bool
 	// Now stamps the banner; nil means time.Now.
 	Now func() time.Time
+	// Addr is the loopback host:port to listen on; empty picks a free port.
+	Addr string
 }
 
 // Query is one request the whois fake received.
@@ -93,7 +95,8 @@ type Whois struct {
 	closeOnce   sync.Once
 }
 
-// StartWhois starts a whois fake on 127.0.0.1 with a kernel-chosen port.
+// StartWhois starts a whois fake on opts.Addr (default: a free 127.0.0.1
+// port).
 // The caller owns it and must Close it (t.Cleanup(srv.Close) in tests).
 func StartWhois(opts WhoisOptions) (*Whois, error) {
 	if opts.Table == nil {
@@ -102,7 +105,11 @@ func StartWhois(opts WhoisOptions) (*Whois, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("whois fake: listen: %w", err)
 	}

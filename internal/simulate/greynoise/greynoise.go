@@ -72,6 +72,11 @@ type Options struct {
 	SlowDelay time.Duration
 	// Records is the table of known addresses.
 	Records map[string]Record
+	// Classify, when set, answers for addresses not in Records (a whole
+	// simulated network at once). It must be safe for concurrent use.
+	Classify func(ip string) (Record, bool)
+	// Addr is the loopback host:port to listen on; empty picks a free port.
+	Addr string
 	// Now is the clock for arrival times and quota days (default
 	// time.Now).
 	Now func() time.Time
@@ -111,8 +116,19 @@ type Server struct {
 	used       map[string]int // lookups per UTC day
 }
 
-// New starts a server on 127.0.0.1. Close it when done.
+// New starts a server on 127.0.0.1 and panics if it cannot listen (tests).
+// Close it when done.
 func New(opts Options) *Server {
+	s, err := Start(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start starts a server on opts.Addr (default: a free 127.0.0.1 port).
+// Close it when done.
+func Start(opts Options) (*Server, error) {
 	if opts.Burst < 1 {
 		opts.Burst = 1
 	}
@@ -140,14 +156,18 @@ func New(opts Options) *Server {
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// httptest listens on 127.0.0.1 already; being explicit keeps the fake
 	// off other interfaces whatever httptest's default becomes.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		panic(fmt.Sprintf("greynoise fake: listen: %v", err))
+		return nil, fmt.Errorf("greynoise fake: listen: %w", err)
 	}
 	s.srv.Listener = l
 	s.srv.Start()
 	s.URL = s.srv.URL
-	return s
+	return s, nil
 }
 
 // Close stops the server and waits for its handlers. It is safe to call
@@ -339,7 +359,7 @@ func (s *Server) lookup(community bool, ips []string) answer {
 		if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
 			return answer{status: http.StatusBadRequest, body: bodyBadRequest}
 		}
-		r, ok := s.records[ip]
+		r, ok := s.record(ip)
 		if !ok {
 			return jsonAnswer(http.StatusNotFound, map[string]any{"ip": ip, "noise": false, "riot": false, "message": bodyNotObserved})
 		}
@@ -358,7 +378,7 @@ func (s *Server) lookup(community bool, ips []string) answer {
 	data := make([]any, 0, len(ips))
 	notFound := []string{}
 	for _, ip := range ips {
-		if _, ok := s.records[ip]; !ok {
+		if _, ok := s.record(ip); !ok {
 			notFound = append(notFound, ip)
 			continue
 		}
@@ -370,10 +390,22 @@ func (s *Server) lookup(community bool, ips []string) answer {
 	})
 }
 
+// record returns what the server knows about ip: a SetRecord/Records
+// entry, else the Classify answer; s.mu is held.
+func (s *Server) record(ip string) (Record, bool) {
+	if r, ok := s.records[ip]; ok {
+		return r, true
+	}
+	if s.opts.Classify != nil {
+		return s.opts.Classify(ip)
+	}
+	return Record{}, false
+}
+
 // v3 is the full-context v3 shape of ip, trimmed to the documented fields
 // a client reads; s.mu is held.
 func (s *Server) v3(ip string) map[string]any {
-	r, ok := s.records[ip]
+	r, ok := s.record(ip)
 	bsi := map[string]any{"found": ok && r.RIOT}
 	isi := map[string]any{"found": ok && r.Noise, "seen": ok && r.Noise}
 	if ok && r.RIOT {
