@@ -69,3 +69,13 @@ ensure_redis() {
 	fi
 	export COWRIE_ENRICH_TEST_REDIS="redis://127.0.0.1:6379/0"
 }
+
+# ensure_chromium installs Debian's chromium for the status page test
+# (headless, driven from the test itself) when no browser is found.
+ensure_chromium() {
+	if [ -n "${COWRIE_ENRICH_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+		return 0
+	fi
+	echo "services: installing Chromium (Debian package chromium) for the status page test" >&2
+	apt_install chromium
+}
