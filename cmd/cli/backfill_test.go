@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/cowrie-enrich/cowrie-enrich/cmd/cli"
-	"github.com/cowrie-enrich/cowrie-enrich/internal/demodata"
 	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
 )
 
@@ -33,7 +32,7 @@ func TestBackfillIntegration(t *testing.T) {
 			t.Fatalf("dry run: exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 		public := "45.142.121.9"
-		sim := simulated(t, []demodata.Session{{SourceIP: &public}})
+		sim := simulated(t)
 		code, out, errOut = invoke(t, ctx, reg, append([]string{"backfill", "--db", url, "--until", "2025-02-01", "--status-dir", dir, "--batch-size", "1"}, sim...)...)
 		if code != cli.ExitOK {
 			t.Fatalf("backfill: exit %d, stdout %q, stderr %q", code, out, errOut)

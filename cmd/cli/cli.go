@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -66,6 +67,9 @@ type app struct {
 // name) and returns the process exit code. Cancelling ctx (the first
 // SIGINT or SIGTERM) stops a run after a clean drain.
 func Main(ctx context.Context, reg *pipeline.Registry, args []string, stdout, stderr io.Writer) int {
+	// The logger and the progress bar both write to stderr from their own
+	// goroutines; one lock keeps their lines whole.
+	stderr = &lockedWriter{w: stderr}
 	a := &app{reg: reg, stdout: stdout, stderr: stderr, getenv: lookupEnv}
 	root := a.root()
 	root.SetArgs(args)
@@ -91,6 +95,18 @@ func Main(ctx context.Context, reg *pipeline.Registry, args []string, stdout, st
 		return ExitUsage
 	}
 	return ExitFailed
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // lookupEnv resolves environment variables, letting the upstream

@@ -44,12 +44,12 @@ func expectedAddresses(sessions []demodata.Session) map[string]int64 {
 	return want
 }
 
-// simulated starts the simulated providers for the sessions' addresses and
-// returns the --set overrides pointing refresh-ips at them, so no test
+// simulated starts the simulated providers and returns the --set
+// overrides pointing a pipeline's provider stages at them, so no test
 // reaches the internet.
-func simulated(t *testing.T, sessions []demodata.Session) []string {
+func simulated(t *testing.T) []string {
 	t.Helper()
-	svc, err := simulate.Start(t.TempDir(), demodata.Addresses(sessions), simulate.Options{})
+	svc, err := simulate.Start(t.TempDir(), simulate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestRunRefreshIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		statusDir := t.TempDir()
-		sim := simulated(t, sessions)
+		sim := simulated(t)
 		code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--db", url, "--status-dir", statusDir}, sim...)...)
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
@@ -157,7 +157,7 @@ func TestRefreshLimitIntegration(t *testing.T) {
 	t.Setenv("COWRIE_ENRICH_DB", url)
 	cacheDir := t.TempDir()
 	code, out, errOut := invoke(t, context.Background(), nil, append([]string{"refresh", "--ips", "25", "--commit-interval", "10",
-		"--status-dir", t.TempDir(), "--cache-dir", cacheDir}, simulated(t, sessions)...)...)
+		"--status-dir", t.TempDir(), "--cache-dir", cacheDir}, simulated(t)...)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
@@ -184,7 +184,7 @@ func TestDryRunChangesNothingIntegration(t *testing.T) {
 	if err := demodata.Insert(context.Background(), db, sessions); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--dry-run", "--db", url, "--status-dir", t.TempDir()}, simulated(t, sessions)...)...)
+	code, out, errOut := invoke(t, context.Background(), nil, append([]string{"run", "refresh-ips", "--dry-run", "--db", url, "--status-dir", t.TempDir()}, simulated(t)...)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

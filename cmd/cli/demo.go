@@ -52,8 +52,7 @@ and print what landed in the inventory. Nothing leaves this machine.`,
 			if t.Dialect != store.SQLite {
 				return usagef("demo writes synthetic sessions, so it only runs on a SQLite file (--db sqlite://demo.db)")
 			}
-			addresses, err := a.seedDemo(cmd.Context(), req.db, t.DSN, sessions)
-			if err != nil {
+			if err := a.seedDemo(cmd.Context(), req.db, t.DSN, sessions); err != nil {
 				return err
 			}
 			geoDir, err := os.MkdirTemp("", "cowrie-enrich-demo-")
@@ -61,7 +60,7 @@ and print what landed in the inventory. Nothing leaves this machine.`,
 				return err
 			}
 			defer os.RemoveAll(geoDir)
-			svc, err := simulate.Start(geoDir, addresses, simulate.Options{CymruLatency: 50 * time.Millisecond})
+			svc, err := simulate.Start(geoDir, simulate.Options{CymruLatency: 50 * time.Millisecond})
 			if err != nil {
 				return err
 			}
@@ -82,35 +81,33 @@ and print what landed in the inventory. Nothing leaves this machine.`,
 }
 
 // seedDemo recreates the demo database with fresh synthetic sessions.
-// It returns the addresses of the sessions.
-func (a *app) seedDemo(ctx context.Context, url, path string, n int) ([]string, error) {
+func (a *app) seedDemo(ctx context.Context, url, path string, n int) error {
 	if _, err := os.Stat(path); err == nil {
 		if err := removeDemo(ctx, url, path); err != nil {
-			return nil, err
+			return err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return err
 	}
 	db, err := store.Open(ctx, url)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer db.Close()
 	if _, err := migrations.Apply(ctx, db); err != nil {
-		return nil, err
+		return err
 	}
 	if err := db.Exec(ctx, "CREATE TABLE "+demoMarker+" (created_at TEXT NOT NULL)"); err != nil {
-		return nil, fmt.Errorf("mark demo database: %w", err)
+		return fmt.Errorf("mark demo database: %w", err)
 	}
 	if err := db.Exec(ctx, "INSERT INTO "+demoMarker+" (created_at) VALUES (?)", time.Now()); err != nil {
-		return nil, fmt.Errorf("mark demo database: %w", err)
+		return fmt.Errorf("mark demo database: %w", err)
 	}
-	sessions := demodata.Generate(1, n, time.Now())
-	if err := demodata.Insert(ctx, db, sessions); err != nil {
-		return nil, fmt.Errorf("seed demo sessions: %w", err)
+	if err := demodata.Insert(ctx, db, demodata.Generate(1, n, time.Now())); err != nil {
+		return fmt.Errorf("seed demo sessions: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "demo: wrote %d synthetic sessions to %s\n", n, path)
-	return demodata.Addresses(sessions), nil
+	return nil
 }
 
 // removeDemo deletes a previous demo database, and refuses any other file.

@@ -56,6 +56,9 @@ func (a *app) startProgress(mode string, log *slog.Logger, p *pipeline.Progress)
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
