@@ -154,16 +154,3 @@ func (s Session) Address() string {
 	}
 	return ""
 }
-
-// Addresses returns the distinct addresses of sessions, in first-seen order.
-func Addresses(sessions []Session) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range sessions {
-		if a := s.Address(); !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	return out
-}
