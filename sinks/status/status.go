@@ -15,7 +15,7 @@ import (
 
 // Spec registers the status side sink.
 var Spec = pipeline.SinkSpec("status",
-	"write upstream-compatible JSON snapshots of committed progress (<dir>/<phase>.json, status.json)",
+	"Write upstream-compatible JSON snapshots of committed progress (<dir>/<phase>.json, status.json).",
 	"dir: \"\"\nevery: 5s\n", DefaultConfig, New)
 
 // quotaUnknown is reported as greynoise_quota_remaining until the

@@ -12,7 +12,7 @@ import (
 
 // Spec registers the cache stage.
 var Spec = pipeline.StageSpec("cache",
-	"answer maxmind, cymru and greynoise from Redis, the database and upstream's cache files before asking providers",
+	"Answer maxmind, cymru and greynoise from Redis, the database and upstream's cache files before asking providers.",
 	`redis_url: ""
 file_dir: ""
 ttl: {maxmind: 168h, cymru: 2160h, greynoise: 168h}

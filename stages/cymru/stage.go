@@ -16,7 +16,7 @@ import (
 // Spec registers the cymru stage. Its sample is the `with:` block of
 // DESIGN.md §3.
 var Spec = pipeline.StageSpec("cymru",
-	"Team Cymru IP-to-ASN for addresses without a MaxMind ASN: one bulk whois query per window, or DNS",
+	"Team Cymru IP-to-ASN for addresses without a MaxMind ASN: one bulk whois query per window, or DNS.",
 	`whois_addr: whois.cymru.com:43
 dns_server: ""
 window: {size: 500, max_wait: 2s}

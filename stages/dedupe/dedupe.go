@@ -11,7 +11,7 @@ import (
 
 // Spec registers the dedupe stage.
 var Spec = pipeline.StageSpec("dedupe",
-	"drop records whose address was already seen in this run (bounded memory)",
+	"Drop records whose address was already seen in this run (bounded memory).",
 	"capacity: 1000000\n", DefaultConfig, New)
 
 // Config holds the stage's options.

@@ -19,7 +19,7 @@ import (
 
 // Spec registers the greynoise stage.
 var Spec = pipeline.StageSpec("greynoise",
-	"ask GreyNoise whether an address is a known scanner or business service, within its rate and daily quota",
+	"Ask GreyNoise whether an address is a known scanner or business service, within its rate and daily quota.",
 	`base_url: https://api.greynoise.io
 api_key: ""            # in configs: ${GREYNOISE_API_KEY:-} or file:/run/secrets/greynoise
 api: community         # or enterprise (paid v3; many addresses per request)

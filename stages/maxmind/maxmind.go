@@ -14,7 +14,7 @@ import (
 
 // Spec registers the maxmind stage.
 var Spec = pipeline.StageSpec("maxmind",
-	"look addresses up in local GeoLite2 City/Country and ASN databases (hot-reloaded)",
+	"Look addresses up in local GeoLite2 City/Country and ASN databases (hot-reloaded).",
 	"city_db: /var/lib/GeoIP/GeoLite2-City.mmdb\nasn_db: /var/lib/GeoIP/GeoLite2-ASN.mmdb\n",
 	DefaultConfig, New)
 

@@ -12,7 +12,7 @@ import (
 
 // Spec registers the validate stage.
 var Spec = pipeline.StageSpec("validate",
-	"canonicalise addresses, reject garbage, mark bogons so no provider sees them",
+	"Canonicalise addresses, reject garbage, mark bogons so no provider sees them.",
 	"allow: []\n", DefaultConfig, New)
 
 // maxRawLen bounds the raw input looked at. The longest address text form
