@@ -25,8 +25,10 @@
 //   - Writers do not race: on PostgreSQL a transaction-level advisory lock
 //     serialises inventory transactions across processes, and SQLite
 //     transactions take the write lock when they begin.
-//   - The generated columns (geo_country, is_scanner, is_bogon) and ip_types
-//     are never written.
+//   - The generated columns (geo_country, is_scanner, is_bogon) are never
+//     written. ip_types is set to the one type of the record's
+//     ip_classification (TEXT[] on PostgreSQL, a JSON array on SQLite) only
+//     when the record carries one; otherwise the stored value stays.
 //   - session_summaries.source_ip is filled only after the address is in
 //     ip_inventory, inside the same transaction, which keeps upstream's
 //     foreign key from session_summaries to ip_inventory satisfied.

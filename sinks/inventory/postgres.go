@@ -28,17 +28,18 @@ ORDER BY u.n
 // on upstream's; both cast to and from jsonb on assignment, so one
 // statement fits both.
 var pgIPUpsert = `WITH batch AS (
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::bool[])
-        AS u(ip, asn, first_seen, last_seen, sessions, doc, enriched)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::bool[], $9::text[])
+        AS u(ip, asn, first_seen, last_seen, sessions, doc, enriched, ip_type)
 ), old AS (
     SELECT i.current_asn, i.session_count FROM ip_inventory i JOIN batch b ON i.ip_address = b.ip
 ), up AS (
     INSERT INTO ip_inventory AS t ` + ipColumns + `
     SELECT b.ip, b.asn, CASE WHEN b.asn IS NOT NULL THEN $8::timestamptz END, b.first_seen, b.last_seen, b.sessions,
-        b.doc::jsonb, CASE WHEN b.enriched THEN $8::timestamptz END, $8::timestamptz, $8::timestamptz
+        b.doc::jsonb, CASE WHEN b.enriched THEN $8::timestamptz END, $8::timestamptz, $8::timestamptz,
+        CASE WHEN b.ip_type = '' THEN ARRAY[]::text[] ELSE ARRAY[b.ip_type] END
     FROM batch b
     ` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
-        || excluded.enrichment::jsonb`) + `
+        || excluded.enrichment::jsonb`, `'{}'::text[]`) + `
     RETURNING t.current_asn, t.session_count
 ), delta AS (
     SELECT current_asn AS asn, -1 AS ips, -COALESCE(session_count, 0)::bigint AS sessions FROM old WHERE current_asn IS NOT NULL
@@ -138,8 +139,9 @@ func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDel
 	sessions := make([]int64, len(rows))
 	docs := make([]string, len(rows))
 	enriched := make([]bool, len(rows))
+	ipTypes := make([]string, len(rows))
 	for i, w := range rows {
-		ips[i], docs[i], enriched[i] = w.ip, string(w.docJSON), w.enriched
+		ips[i], docs[i], enriched[i], ipTypes[i] = w.ip, string(w.docJSON), w.enriched, w.ipType
 		if w.asn != nil {
 			rowASNs[i] = &w.asn.Number
 		}
@@ -148,7 +150,7 @@ func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDel
 			firsts[i], lasts[i], sessions[i] = w.first, w.last, w.sessions
 		}
 	}
-	rs, err := t.tx.Query(ctx, pgIPUpsert, ips, rowASNs, firsts, lasts, sessions, docs, enriched, now)
+	rs, err := t.tx.Query(ctx, pgIPUpsert, ips, rowASNs, firsts, lasts, sessions, docs, enriched, now, ipTypes)
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,7 @@ type row struct {
 	last     time.Time
 	sessions int64 // 0: the records did not know, keep the stored values
 	enriched bool
+	ipType   string // the classification's type; "" keeps the stored ip_types
 	doc      map[string]any
 	docJSON  []byte
 	records  []*pipeline.Record
@@ -153,6 +154,15 @@ type refusal struct {
 	row *row
 	err error
 }
+
+// ipClassification is the enrichment key of the iptype stage's answer,
+// upstream's ip_classification.
+const ipClassification = "ip_classification"
+
+// classified is what the iptype stage stores under ip_classification; the
+// ip_types column is derived from it, so the column cannot disagree with
+// the JSON the snapshots read.
+type classified interface{ ClassifiedType() string }
 
 func (s *Sink) plan(b pipeline.Batch) *plan {
 	p := &plan{now: s.now()}
@@ -178,6 +188,9 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 			w.first, w.last, w.sessions = r.FirstSeen, r.LastSeen, r.Sessions
 		}
 		w.enriched = w.enriched || r.Enriched()
+		if c, ok := r.Enrichment[ipClassification].(classified); ok {
+			w.ipType = c.ClassifiedType()
+		}
 		for k, v := range Document(r, Meta(r, s.runID, s.name, p.now)) {
 			w.doc[k] = v
 		}

@@ -20,9 +20,10 @@ const asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
 // without sessions is inserted with session_count 0, so a positive
 // excluded.session_count means the record knows its sessions and they are
 // set exactly; otherwise the stored ones are kept. A NULL current_asn or
-// enrichment_updated_at in the new values keeps the stored one. The
-// generated columns and ip_types are never named.
-func ipConflict(enrichment string) string {
+// enrichment_updated_at in the new values keeps the stored one, and so does
+// an empty ip_types (emptyTypes, the dialect's empty array): only a record
+// carrying a classification sets it. The generated columns are never named.
+func ipConflict(enrichment, emptyTypes string) string {
 	return fmt.Sprintf(`ON CONFLICT (ip_address) DO UPDATE SET
     current_asn = COALESCE(excluded.current_asn, t.current_asn),
     asn_last_verified = COALESCE(excluded.asn_last_verified, t.asn_last_verified),
@@ -31,13 +32,14 @@ func ipConflict(enrichment string) string {
     session_count = CASE WHEN excluded.session_count > 0 THEN excluded.session_count ELSE t.session_count END,
     enrichment = %s,
     enrichment_updated_at = COALESCE(excluded.enrichment_updated_at, t.enrichment_updated_at),
-    updated_at = excluded.updated_at`, enrichment)
+    ip_types = CASE WHEN excluded.ip_types = %s THEN t.ip_types ELSE excluded.ip_types END,
+    updated_at = excluded.updated_at`, enrichment, emptyTypes)
 }
 
 // ipColumns are the ip_inventory columns the sink writes, in the order of
 // the values of both dialects' statements.
 const ipColumns = `(ip_address, current_asn, asn_last_verified, first_seen, last_seen, session_count,
-    enrichment, enrichment_updated_at, created_at, updated_at)`
+    enrichment, enrichment_updated_at, created_at, updated_at, ip_types)`
 
 const asnColumns = `(asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen,
     unique_ip_count, total_session_count, enrichment, created_at, updated_at)`

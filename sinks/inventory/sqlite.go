@@ -24,8 +24,8 @@ VALUES (?1, NULLIF(?2, ''), NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?5, 0, 0, '{}', 
 ` + asnConflict
 
 var sqliteIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-` + ipConflict("excluded.enrichment")
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, CASE WHEN ?10 = '' THEN '[]' ELSE json_array(?10) END)
+` + ipConflict("excluded.enrichment", "'[]'")
 
 const sqliteExisting = `SELECT ip_address, enrichment, current_asn, session_count FROM ip_inventory
 WHERE ip_address IN (SELECT value FROM json_each(?1))`
@@ -148,7 +148,7 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]as
 		if w.sessions > 0 {
 			first, last = store.FormatTime(w.first), store.FormatTime(w.last)
 		}
-		if _, err := stmt.ExecContext(ctx, w.ip, asn, verified, first, last, w.sessions, string(doc), updated, ts); err != nil {
+		if _, err := stmt.ExecContext(ctx, w.ip, asn, verified, first, last, w.sessions, string(doc), updated, ts, w.ipType); err != nil {
 			return nil, err
 		}
 	}
