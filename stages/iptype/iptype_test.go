@@ -2,6 +2,7 @@ package iptype
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -51,24 +52,24 @@ func TestConfigValidate(t *testing.T) {
 func TestParseFormats(t *testing.T) {
 	tests := []struct {
 		name        string
-		parse       func(r *strings.Reader) (parsed, error)
+		parse       func(io.Reader) (parsed, error)
 		in          string
 		prefixes    int
 		bad         int
 		errContains string
 	}{
-		{"aws", adapt(parseAWS), awsFixture, 3, 1, ""},
-		{"gcp", adapt(parseGCP), gcpFixture, 2, 0, ""},
-		{"azure", adapt(parseAzure), azureFixture, 4, 0, ""},
-		{"tor", adapt(parseLines), torFixture, 3, 0, ""},
-		{"cidr list with comments and garbage", adapt(parseLines), "10.1.0.0/16 # office\n\n999.1.1.1\n2001:db8::/32\nfe80::1%eth0\n", 2, 2, ""},
-		{"aws truncated", adapt(parseAWS), awsFixture[:60], 0, 0, "decode ip-ranges.json"},
-		{"gcp not json", adapt(parseGCP), "<html>rate limited</html>", 0, 0, "decode cloud.json"},
-		{"azure truncated", adapt(parseAzure), azureFixture[:100], 0, 0, "decode service tags"},
-		{"aws file given as azure", adapt(parseAzure), awsFixture, 0, 0, "no usable prefix"},
-		{"gcp file given as aws", adapt(parseAWS), gcpFixture, 0, 0, "no usable prefix"},
-		{"tor list of garbage", adapt(parseLines), "<html>\n</html>\n", 0, 2, "2 bad entries"},
-		{"empty list", adapt(parseLines), "", 0, 0, "no usable prefix"},
+		{"aws", parseAWS, awsFixture, 3, 1, ""},
+		{"gcp", parseGCP, gcpFixture, 2, 0, ""},
+		{"azure", parseAzure, azureFixture, 4, 0, ""},
+		{"tor", parseLines, torFixture, 3, 0, ""},
+		{"cidr list with comments and garbage", parseLines, "10.1.0.0/16 # office\n\n999.1.1.1\n2001:db8::/32\nfe80::1%eth0\n", 2, 2, ""},
+		{"aws truncated", parseAWS, awsFixture[:60], 0, 0, "decode ip-ranges.json"},
+		{"gcp not json", parseGCP, "<html>rate limited</html>", 0, 0, "decode cloud.json"},
+		{"azure truncated", parseAzure, azureFixture[:100], 0, 0, "decode service tags"},
+		{"aws file given as azure", parseAzure, awsFixture, 0, 0, "no usable prefix"},
+		{"gcp file given as aws", parseAWS, gcpFixture, 0, 0, "no usable prefix"},
+		{"tor list of garbage", parseLines, "<html>\n</html>\n", 0, 2, "2 bad entries"},
+		{"empty list", parseLines, "", 0, 0, "no usable prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,10 +88,6 @@ func TestParseFormats(t *testing.T) {
 			}
 		})
 	}
-}
-
-func adapt[R interface{ Read([]byte) (int, error) }](f func(R) (parsed, error)) func(*strings.Reader) (parsed, error) {
-	return func(r *strings.Reader) (parsed, error) { return f(any(r).(R)) }
 }
 
 func TestRanges(t *testing.T) {
@@ -351,7 +348,7 @@ func TestMaxMindDatabases(t *testing.T) {
 	now := time.Date(2025, 11, 20, 12, 0, 0, 0, time.UTC)
 	anon := dir + "/GeoIP2-Anonymous-IP.mmdb"
 	writeMMDB(t, anon, "GeoIP2-Anonymous-IP", map[string]mmdbtype.Map{
-		"198.51.100.0/28": {"is_anonymous": mmdbtype.Bool(true), "is_anonymous_vpn": mmdbtype.Bool(true), "is_hosting_provider": mmdbtype.Bool(true)},
+		"198.51.100.0/28":  {"is_anonymous": mmdbtype.Bool(true), "is_anonymous_vpn": mmdbtype.Bool(true), "is_hosting_provider": mmdbtype.Bool(true)},
 		"198.51.100.16/28": {"is_anonymous": mmdbtype.Bool(true), "is_tor_exit_node": mmdbtype.Bool(true)},
 		"198.51.100.32/28": {"is_anonymous": mmdbtype.Bool(true), "is_residential_proxy": mmdbtype.Bool(true)},
 		"2001:db8::/32":    {"is_anonymous": mmdbtype.Bool(true), "is_public_proxy": mmdbtype.Bool(true)},
