@@ -147,7 +147,8 @@ func Read(ctx context.Context, db *store.DB) (Tables, error) {
 	return out, nil
 }
 
-// stripTimes drops the _meta and cached_at keys from a JSON document at
+// stripTimes drops the _meta key and every key ending in _at (cached_at,
+// classified_at) from a JSON document at
 // any depth and returns it re-encoded with sorted keys.
 func stripTimes(doc string) string {
 	var v any
@@ -158,9 +159,11 @@ func stripTimes(doc string) string {
 	strip = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			delete(x, "_meta")
-			delete(x, "cached_at")
-			for _, e := range x {
+			for k, e := range x {
+				if k == "_meta" || strings.HasSuffix(k, "_at") {
+					delete(x, k)
+					continue
+				}
 				strip(e)
 			}
 		case []any:
