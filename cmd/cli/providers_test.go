@@ -3,6 +3,9 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,49 +97,120 @@ func deleteKeys(t *testing.T, url, pattern string) {
 }
 
 // TestAPIKeyNeverLeaksIntegration runs with a GreyNoise key at debug level
-// and as a dry run, and looks for the key in everything the runs wrote:
-// stdout, stderr, the status files, the inventory and the run history.
+// and as a dry run on SQLite, then on PostgreSQL with a database password
+// while scraping /metrics and /status.json, and looks for the key and the
+// password in everything the runs wrote: stdout, stderr, the status files,
+// the scraped pages, the inventory and the run history.
 func TestAPIKeyNeverLeaksIntegration(t *testing.T) {
-	const key = "gn-secret-4f2a9c1e7b"
+	const key, password = "gn-secret-4f2a9c1e7b", "pg-secret-9d3b7a2c6e"
 	t.Setenv("GREYNOISE_API_KEY", key)
-	url := testdb.SQLiteURL(t)
-	db := testdb.Migrated(t, url)
-	if err := demodata.Insert(context.Background(), db, demodata.Generate(13, 200, time.Now())); err != nil {
+	// The test server trusts every connection, so any password is accepted
+	// and travels through the whole run.
+	pg, err := neturl.Parse(testdb.PostgresURL(t))
+	if err != nil {
 		t.Fatal(err)
 	}
+	pg.User = neturl.UserPassword(pg.User.Username(), password)
 	statusDir := t.TempDir()
 	var everything strings.Builder
-	for _, extra := range [][]string{{"--verbose"}, {"--dry-run", "--verbose"}} {
-		args := append([]string{"run", "refresh-ips", "--db", url, "--status-dir", statusDir, "--progress", "always"}, simulated(t)...)
-		code, out, errOut := invoke(t, context.Background(), nil, append(args, extra...)...)
-		if code != cli.ExitOK {
-			t.Fatalf("%v: exit %d: %s", extra, code, errOut)
+	for _, run := range []struct {
+		url    string
+		extra  []string
+		scrape bool
+	}{
+		{testdb.SQLiteURL(t), []string{"--verbose"}, false},
+		{pg.String(), []string{"--verbose"}, true},
+	} {
+		url := run.url
+		db := testdb.Migrated(t, url)
+		if err := demodata.Insert(context.Background(), db, demodata.Generate(13, 200, time.Now())); err != nil {
+			t.Fatal(err)
 		}
-		everything.WriteString(out + errOut)
+		for _, extra := range [][]string{run.extra, {"--dry-run", "--verbose"}} {
+			args := append([]string{"run", "refresh-ips", "--db", url, "--status-dir", statusDir, "--progress", "always"}, simulated(t)...)
+			args = append(args, extra...)
+			scraped := 0
+			if run.scrape && extra[0] != "--dry-run" {
+				addr := freeAddr(t)
+				args = append(args, "--metrics-addr", addr)
+				scraped = scrapeUntilDone(t, "http://"+addr, &everything, func() (int, string, string) {
+					return invoke(t, context.Background(), nil, args...)
+				})
+				if scraped == 0 {
+					t.Fatalf("no page could be scraped while the run went on")
+				}
+				continue
+			}
+			code, out, errOut := invoke(t, context.Background(), nil, args...)
+			if code != cli.ExitOK {
+				t.Fatalf("%v: exit %d: %s", extra, code, errOut)
+			}
+			everything.WriteString(out + errOut)
+		}
+		for _, q := range []string{"SELECT enrichment FROM ip_inventory", "SELECT coalesce(error, '') FROM cowrie_enrich_runs"} {
+			err := db.Query(context.Background(), q, nil, func(scan func(...any) error) error {
+				var s string
+				if err := scan(&s); err != nil {
+					return err
+				}
+				everything.WriteString(s)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	files, _ := filepath.Glob(filepath.Join(statusDir, "*"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		everything.Write(b)
 	}
-	for _, q := range []string{"SELECT enrichment FROM ip_inventory", "SELECT coalesce(error, '') FROM cowrie_enrich_runs"} {
-		err := db.Query(context.Background(), q, nil, func(scan func(...any) error) error {
-			var s string
-			if err := scan(&s); err != nil {
-				return err
-			}
-			everything.WriteString(s)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	if everything.Len() < 1000 || !strings.Contains(everything.String(), "cowrie_enrich_records_in_total") {
+		t.Fatalf("the runs wrote only %d bytes, or no metrics; the test would prove nothing", everything.Len())
+	}
+	for name, secret := range map[string]string{"GreyNoise key": key, "database password": password} {
+		if strings.Contains(everything.String(), secret) {
+			t.Errorf("the %s appears in what the runs wrote", name)
 		}
 	}
-	if everything.Len() < 1000 {
-		t.Fatalf("the runs wrote only %d bytes; the test would prove nothing", everything.Len())
+}
+
+// scrapeUntilDone runs run while fetching /metrics and /status.json from
+// base until it returns, appending the pages and the run's output to w; it
+// returns how many pages it fetched.
+func scrapeUntilDone(t *testing.T, base string, w *strings.Builder, run func() (int, string, string)) int {
+	t.Helper()
+	type result struct {
+		code     int
+		out, err string
 	}
-	if strings.Contains(everything.String(), key) {
-		t.Errorf("the GreyNoise key appears in what the runs wrote")
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := run()
+		done <- result{code, out, errOut}
+	}()
+	pages := 0
+	for {
+		select {
+		case r := <-done:
+			if r.code != cli.ExitOK {
+				t.Fatalf("exit %d: %s", r.code, r.err)
+			}
+			w.WriteString(r.out + r.err)
+			return pages
+		default:
+		}
+		for _, path := range []string{"/metrics", "/status.json"} {
+			resp, err := http.Get(base + path)
+			if err != nil {
+				continue // not listening yet, or already closed
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			w.Write(b)
+			pages++
+		}
 	}
 }
 
