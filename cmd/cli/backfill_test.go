@@ -45,7 +45,7 @@ func TestBackfillIntegration(t *testing.T) {
 		if err := db.QueryRow(ctx, "SELECT snapshot_ip_type, source_ip FROM session_summaries WHERE session_id = 'a'", nil, &ipType, &ip); err != nil {
 			t.Fatal(err)
 		}
-		// Session b lies outside the window, but the snapshots side sink
+		// Session b lies outside the window, but the inventory sink
 		// fills the sessions of every address the run enriched.
 		if filled != 3 || ipType != "bogon" || ip != "10.1.2.3" {
 			t.Errorf("after backfill: %d sessions filled, a = %q/%q; want 3, bogon, 10.1.2.3", filled, ipType, ip)

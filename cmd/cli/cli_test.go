@@ -318,7 +318,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → iptype → inventory + snapshots + status)") {
+	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → iptype → inventory + status)") {
 		t.Errorf("stdout = %q", out)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // TestIPTypeIntegration runs refresh and then backfill on PostgreSQL with
 // the iptype stage pointed at a TOR list and an AWS range file: ip_types
 // and the sessions' snapshot_ip_type are filled from the classification,
-// by the snapshots side sink during refresh and by the backfill's sweep.
+// by the inventory sink during refresh and by the backfill's sweep.
 func TestIPTypeIntegration(t *testing.T) {
 	url := testdb.PostgresURL(t)
 	db := testdb.Migrated(t, url)

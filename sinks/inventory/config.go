@@ -33,11 +33,16 @@ type Config struct {
 	// the sessions of the addresses written (upstream leaves it NULL until
 	// the address is in ip_inventory).
 	FillSessionIP bool `koanf:"fill_session_ip"`
+	// FillSnapshots fills the empty snapshot columns of the sessions of the
+	// addresses written, in the same transaction, so that a crash cannot
+	// leave an enriched address with sessions lacking snapshots (a rerun
+	// would not pick the address up again).
+	FillSnapshots bool `koanf:"fill_snapshots"`
 }
 
 // DefaultConfig returns the default options.
 func DefaultConfig() *Config {
-	return &Config{BatchSize: 500, FlushInterval: time.Second, FillSessionIP: true}
+	return &Config{BatchSize: 500, FlushInterval: time.Second, FillSessionIP: true, FillSnapshots: true}
 }
 
 // Validate checks the options without touching the database.

@@ -85,8 +85,8 @@ FROM unnest($1::text[], $2::text[], $3::text[]) AS u(stage, raw, reason)
 ` + deadConflict
 
 type pgBackend struct {
-	pool         *pgxpool.Pool
-	fillSessions bool
+	pool *pgxpool.Pool
+	fill []string // statements run with the batch's addresses after the upsert
 }
 
 func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
@@ -98,7 +98,7 @@ func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("take writer lock: %w", err)
 	}
-	return &pgTx{tx: tx, fillSessions: b.fillSessions}, nil
+	return &pgTx{tx: tx, fill: b.fill}, nil
 }
 
 // dataError reports SQLSTATE classes 22 (data exception: overflow, value
@@ -113,8 +113,8 @@ func (b *pgBackend) dataError(err error) bool {
 }
 
 type pgTx struct {
-	tx           pgx.Tx
-	fillSessions bool
+	tx   pgx.Tx
+	fill []string
 }
 
 func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error) {
@@ -163,8 +163,8 @@ func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDel
 		return nil, err
 	}
 
-	if t.fillSessions {
-		if _, err := t.tx.Exec(ctx, pgFillSessions, ips); err != nil {
+	for _, q := range t.fill {
+		if _, err := t.tx.Exec(ctx, q, ips); err != nil {
 			return nil, err
 		}
 	}

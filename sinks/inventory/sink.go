@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/sinks/snapshots"
 	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
@@ -59,9 +60,9 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}}
 	switch env.Store.Dialect {
 	case store.Postgres:
-		s.db = &pgBackend{pool: env.Store.Pool, fillSessions: cfg.FillSessionIP}
+		s.db = &pgBackend{pool: env.Store.Pool, fill: fills(store.Postgres, cfg)}
 	case store.SQLite:
-		s.db = &sqliteBackend{db: env.Store.SQL, fillSessions: cfg.FillSessionIP}
+		s.db = &sqliteBackend{db: env.Store.SQL, fill: fills(store.SQLite, cfg)}
 	default:
 		return nil, fmt.Errorf("inventory: unsupported dialect %q", env.Store.Dialect)
 	}
@@ -353,6 +354,20 @@ func asnRows(rows []*row) []asnRow {
 		out = append(out, *e)
 	}
 	slices.SortFunc(out, func(a, b asnRow) int { return cmp.Compare(a.number, b.number) })
+	return out
+}
+
+// fills returns the statements that fill the sessions of a batch's
+// addresses after its rows are written (their source_ip, then their
+// snapshots), each taking the addresses as its one parameter.
+func fills(d store.Dialect, cfg *Config) []string {
+	var out []string
+	if cfg.FillSessionIP {
+		out = append(out, map[store.Dialect]string{store.Postgres: pgFillSessions, store.SQLite: sqliteFillSessions}[d])
+	}
+	if cfg.FillSnapshots {
+		out = append(out, snapshots.FillSQL(d))
+	}
 	return out
 }
 

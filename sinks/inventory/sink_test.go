@@ -2,7 +2,9 @@ package inventory
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -526,6 +528,37 @@ VALUES ('198.51.100.9', 64510, $1, $1, 7, '{}', $1, $1)`, ts)
 			withASN(withSessions(rec("198.51.100.10"), 3, first, last), 64510, "", "", ""))
 		if a := readASN(t, db, 64510); a.UniqueIPs != 3 || a.Sessions != 14 {
 			t.Errorf("after the second batch: %d IPs, %d sessions, want 3, 14", a.UniqueIPs, a.Sessions)
+		}
+	})
+}
+
+// TestWriteIntegration_FillsSnapshotsInTheSameTransaction shows the sessions
+// of a written address get their snapshot with it, and keep a snapshot
+// already written (first writer wins); fill_snapshots: false leaves them.
+func TestWriteIntegration_FillsSnapshotsInTheSameTransaction(t *testing.T) {
+	eachShape(t, func(t *testing.T, db *store.DB) {
+		// Upstream's foreign key keeps source_ip NULL until the address is
+		// in the inventory; the address is in the session's JSON.
+		execSQL(t, db, `INSERT INTO session_summaries (session_id, enrichment) VALUES ('new', '{"session":{"198.51.100.20":{}}}')`)
+		execSQL(t, db, `INSERT INTO session_summaries (session_id, enrichment, snapshot_country) VALUES ('old', '{"session":{"198.51.100.20":{}}}', 'FR')`)
+		execSQL(t, db, `INSERT INTO session_summaries (session_id, enrichment) VALUES ('off', '{"session":{"198.51.100.21":{}}}')`)
+		write(t, newTestSink(t, db, t0, nil), withMaxMind(withASN(withSessions(rec("198.51.100.20"), 2, first, last), 64500, "", "", ""), "US"))
+		write(t, newTestSink(t, db, t0, func(c *Config) { c.FillSnapshots = false }),
+			withMaxMind(withASN(withSessions(rec("198.51.100.21"), 1, first, last), 64500, "", "", ""), "US"))
+		for _, tt := range []struct{ id, want string }{{"new", "64500 US true"}, {"old", "64500 FR true"}, {"off", "0 - false"}} {
+			var asn sql.NullInt64
+			var country sql.NullString
+			var at sql.NullString
+			if err := db.QueryRow(context.Background(), "SELECT snapshot_asn, snapshot_country, CAST(enrichment_at AS TEXT) FROM session_summaries WHERE session_id = ?", []any{tt.id}, &asn, &country, &at); err != nil {
+				t.Fatal(err)
+			}
+			c := country.String
+			if !country.Valid {
+				c = "-"
+			}
+			if got := fmt.Sprintf("%d %s %v", asn.Int64, c, at.Valid); got != tt.want {
+				t.Errorf("session %s: snapshot %q, want %q", tt.id, got, tt.want)
+			}
 		}
 	})
 }

@@ -55,8 +55,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
 ` + deadConflict
 
 type sqliteBackend struct {
-	db           *sql.DB
-	fillSessions bool
+	db   *sql.DB
+	fill []string // statements run with the batch's addresses after the upsert
 }
 
 func (b *sqliteBackend) begin(ctx context.Context) (batchTx, error) {
@@ -66,7 +66,7 @@ func (b *sqliteBackend) begin(ctx context.Context) (batchTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{tx: tx, fillSessions: b.fillSessions}, nil
+	return &sqliteTx{tx: tx, fill: b.fill}, nil
 }
 
 // dataError reports constraint violations, type mismatches and oversized
@@ -84,8 +84,8 @@ func (b *sqliteBackend) dataError(err error) bool {
 }
 
 type sqliteTx struct {
-	tx           *sql.Tx
-	fillSessions bool
+	tx   *sql.Tx
+	fill []string
 }
 
 // stored is what the sink needs of an existing ip_inventory row.
@@ -153,8 +153,8 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]as
 		}
 	}
 
-	if t.fillSessions {
-		if _, err := t.tx.ExecContext(ctx, sqliteFillSessions, string(ipsJSON)); err != nil {
+	for _, q := range t.fill {
+		if _, err := t.tx.ExecContext(ctx, q, string(ipsJSON)); err != nil {
 			return nil, err
 		}
 	}

@@ -13,8 +13,9 @@ import (
 const sampleYAML = "{}\n"
 
 // Spec registers the sink under the name "snapshots". It is meant as a side
-// sink after the inventory sink: side sinks see only committed records, so
-// the addresses are in ip_inventory when their sessions are filled.
+// sink after a main sink other than inventory (which fills snapshots in its
+// own transaction): side sinks see only committed records, so the
+// addresses are in ip_inventory when their sessions are filled.
 var Spec = pipeline.SinkSpec("snapshots",
 	"Fill empty session snapshot columns (ASN, country, IP type, enrichment_at) of the committed addresses from ip_inventory; first writer wins.",
 	sampleYAML, DefaultConfig, newSink)
@@ -50,10 +51,8 @@ func New(env pipeline.Env, _ *Config) (*Sink, error) {
 	env = env.WithDefaults()
 	s := &Sink{db: env.Store, log: env.Logger, progress: env.Progress}
 	switch env.Store.Dialect {
-	case store.Postgres:
-		s.q = pgFillSQL()
-	case store.SQLite:
-		s.q = sqliteFillSQL()
+	case store.Postgres, store.SQLite:
+		s.q = FillSQL(env.Store.Dialect)
 	default:
 		return nil, fmt.Errorf("snapshots: unsupported dialect %q", env.Store.Dialect)
 	}

@@ -71,19 +71,19 @@ func (w Window) Where(d store.Dialect, n int) (string, []any) {
 	return b.String(), args
 }
 
-// pgFillSQL fills the sessions of the addresses in $1 (text[]). Sessions
-// are found through idx_session_source_ip, or for a NULL source_ip through
-// idx_session_missing_ip.
-func pgFillSQL() string {
-	return `UPDATE session_summaries AS s SET ` + setClause(store.Postgres) + `
+// FillSQL returns the statement that fills the empty snapshots of the
+// sessions of a list of addresses from ip_inventory, first writer wins: on
+// PostgreSQL the addresses are $1 (text[]), on SQLite ?1 (a JSON array).
+// The inventory sink runs it in the transaction that writes those
+// addresses, so a crash cannot leave their sessions behind.
+func FillSQL(d store.Dialect) string {
+	if d == store.Postgres {
+		return `UPDATE session_summaries AS s SET ` + setClause(store.Postgres) + `
 FROM ip_inventory AS i
 WHERE s.enrichment_at IS NULL
   AND (s.source_ip = ANY($1) OR (s.source_ip IS NULL AND ` + sessionIP(store.Postgres) + ` = ANY($1)))
   AND ` + joinCond(store.Postgres)
-}
-
-// sqliteFillSQL fills the sessions of the addresses in the JSON array ?1.
-func sqliteFillSQL() string {
+	}
 	return `UPDATE session_summaries AS s SET ` + setClause(store.SQLite) + `
 FROM ip_inventory AS i
 WHERE s.enrichment_at IS NULL
