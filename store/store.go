@@ -97,7 +97,11 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse database URL %s: %w", db.redacted, redactErr(err, rawURL))
 		}
-		cfg.ConnConfig.RuntimeParams["application_name"] = "cowrie-enrich"
+		// A URL's own application_name wins, so an operator (or a test
+		// that must find this run's connections) can tell runs apart.
+		if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+			cfg.ConnConfig.RuntimeParams["application_name"] = "cowrie-enrich"
+		}
 		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {

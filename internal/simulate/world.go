@@ -69,6 +69,14 @@ type Options struct {
 	GreyNoiseRate float64
 	// GreyNoiseKey is the API key the fake accepts ("" accepts any).
 	GreyNoiseKey string
+	// WhoisFaults and DNSFaults switch on the fakes' misbehaviour (resets,
+	// garbage, SERVFAIL, silence, …) for reliability tests; their Table and
+	// Addr are ignored, and WhoisFaults.Latency adds to CymruLatency.
+	WhoisFaults cymru.WhoisOptions
+	DNSFaults   cymru.DNSOptions
+	// GreyNoiseRetryAfter and GreyNoiseSlowDelay shape the GreyNoise fake's
+	// rate-limited and slow answers (greynoise.Options; zero: its defaults).
+	GreyNoiseRetryAfter, GreyNoiseSlowDelay time.Duration
 	// WhoisAddr, DNSAddr and GreyNoiseAddr are the loopback host:port
 	// each service listens on; empty picks a free port.
 	WhoisAddr, DNSAddr, GreyNoiseAddr string
@@ -115,15 +123,19 @@ func Start(dir string, opts Options) (*Services, error) {
 	}
 	table := cymru.NewTable(routes...)
 	s := &Services{CityDB: city, ASNDB: asn}
-	if s.Whois, err = cymru.StartWhois(cymru.WhoisOptions{Table: table, Latency: opts.CymruLatency, Addr: opts.WhoisAddr}); err != nil {
+	wo, do := opts.WhoisFaults, opts.DNSFaults
+	wo.Table, wo.Latency, wo.Addr = table, wo.Latency+opts.CymruLatency, opts.WhoisAddr
+	do.Table, do.Addr = table, opts.DNSAddr
+	if s.Whois, err = cymru.StartWhois(wo); err != nil {
 		return nil, fmt.Errorf("start simulated Cymru whois: %w", err)
 	}
-	if s.DNS, err = cymru.StartDNS(cymru.DNSOptions{Table: table, Addr: opts.DNSAddr}); err != nil {
+	if s.DNS, err = cymru.StartDNS(do); err != nil {
 		s.Whois.Close()
 		return nil, fmt.Errorf("start simulated Cymru DNS: %w", err)
 	}
 	s.GreyNoise, err = greynoise.Start(greynoise.Options{Key: opts.GreyNoiseKey, Rate: opts.GreyNoiseRate, Burst: 1,
-		Classify: func(ip string) (greynoise.Record, bool) { return classify(nets, ip) }, Addr: opts.GreyNoiseAddr})
+		Classify: func(ip string) (greynoise.Record, bool) { return classify(nets, ip) }, Addr: opts.GreyNoiseAddr,
+		RetryAfter: opts.GreyNoiseRetryAfter, SlowDelay: opts.GreyNoiseSlowDelay})
 	if err != nil {
 		s.DNS.Close()
 		s.Whois.Close()

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,6 +114,19 @@ func (b *pgBackend) dataError(err error) bool {
 	}
 	class := pgErr.Code[:2]
 	return class == "22" || class == "23"
+}
+
+// connError reports SQLSTATE class 08 (connection exception) and 57P01-03
+// (the backend terminated by an administrator, a crash or a restart), and
+// errors below the protocol: a closed or reset connection.
+func (b *pgBackend) connError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03"}, pgErr.Code)
+	}
+	var netErr net.Error
+	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 type pgTx struct {

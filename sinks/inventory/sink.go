@@ -22,6 +22,15 @@ import (
 // refused.
 const StageRefused = "inventory"
 
+// A batch whose connection fails is written again, writeAttempts times in
+// all, after retryBackoff, then twice that: long enough for a pool to
+// replace a killed connection, short enough that a database that is really
+// gone fails the run within a second.
+const (
+	writeAttempts = 3
+	retryBackoff  = 200 * time.Millisecond
+)
+
 // maxRawBytes bounds the raw address kept in a dead letter: garbage input
 // can be arbitrarily long, and the dead letter only has to identify it.
 const maxRawBytes = 1000
@@ -49,6 +58,8 @@ type Sink struct {
 	// total_session_count). Writers are serialised, so deltas stay exact.
 	mu    sync.Mutex
 	exact map[int64]bool
+
+	warnRetry sync.Once
 }
 
 // New returns a sink writing to env.Store.
@@ -97,13 +108,13 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 	}
 	start := time.Now()
 	p := s.plan(b)
-	refused, err := s.commit(ctx, p, false)
+	refused, err := s.commitRetrying(ctx, p, false)
 	if err != nil {
 		if ctx.Err() != nil || !s.db.dataError(err) {
 			return fmt.Errorf("inventory: upsert batch: %w", err)
 		}
 		s.logger.Debug("batch refused, retrying rows one at a time", "batch_size", len(b), "err", err)
-		if refused, err = s.commit(ctx, p, true); err != nil {
+		if refused, err = s.commitRetrying(ctx, p, true); err != nil {
 			return fmt.Errorf("inventory: upsert rows one at a time: %w", err)
 		}
 	}
@@ -223,6 +234,30 @@ func (w *row) deadLetters(err error) []deadLetter {
 	return out
 }
 
+// commitRetrying commits p, trying again up to writeAttempts times in all
+// when the connection failed (a restarted server, a killed backend, a
+// dropped network): the transaction was rolled back, and writing a plan
+// again gives the same rows. Data errors and a cancelled ctx are returned
+// at once.
+func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool) ([]refusal, error) {
+	for attempt := 1; ; attempt++ {
+		refused, err := s.commit(ctx, p, oneByOne)
+		if err == nil || attempt == writeAttempts || ctx.Err() != nil || !s.db.connError(err) {
+			return refused, err
+		}
+		s.warnRetry.Do(func() {
+			s.logger.Warn("database connection lost while writing a batch, retrying", "attempts", writeAttempts, "err", err)
+		})
+		t := time.NewTimer(retryBackoff << (attempt - 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // commit writes p in one transaction. With oneByOne, each row is written
 // under its own savepoint and the rows the database refuses are returned
 // and kept as dead letters; otherwise any error aborts the transaction.
@@ -306,6 +341,10 @@ type backend interface {
 	// connection or the schema failing: only data errors are worth retrying
 	// row by row.
 	dataError(err error) bool
+	// connError reports whether err is the connection failing (closed,
+	// reset, the backend terminated), after which the same transaction may
+	// succeed on a new connection.
+	connError(err error) bool
 }
 
 // batchTx is an open transaction of a backend.

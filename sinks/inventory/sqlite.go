@@ -83,6 +83,10 @@ func (b *sqliteBackend) dataError(err error) bool {
 	return false
 }
 
+// connError is always false: SQLite runs in-process, and a busy file is
+// already waited for by busy_timeout.
+func (b *sqliteBackend) connError(error) bool { return false }
+
 type sqliteTx struct {
 	tx   *sql.Tx
 	fill []string
