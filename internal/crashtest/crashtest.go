@@ -33,6 +33,9 @@ func Build(t testing.TB) string {
 type Outcome struct {
 	// Killed is true when the SIGKILL arrived before the process exited.
 	Killed bool
+	// Sent is true when the signal was sent before the process exited
+	// (whether or not it ended the process).
+	Sent bool
 	// ExitCode is the process's exit code (-1 when killed).
 	ExitCode int
 	// Phase is where the run was when it ended: "startup" before any
@@ -46,6 +49,13 @@ type Outcome struct {
 // Run starts bin with args and kills it with SIGKILL after killAfter (0:
 // never), then waits for it to end.
 func Run(ctx context.Context, bin string, killAfter time.Duration, args ...string) (Outcome, error) {
+	return Signal(ctx, bin, syscall.SIGKILL, killAfter, args...)
+}
+
+// Signal starts bin with args, sends it sig after killAfter (0: never),
+// then waits for it to end. Killed is true only when sig ended the
+// process; a process that handles sig (SIGINT) exits with its own code.
+func Signal(ctx context.Context, bin string, sig syscall.Signal, killAfter time.Duration, args ...string) (Outcome, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -65,10 +75,10 @@ func Run(ctx context.Context, bin string, killAfter time.Duration, args ...strin
 	select {
 	case err = <-done:
 	case <-kill:
-		killed = cmd.Process.Signal(syscall.SIGKILL) == nil
+		killed = cmd.Process.Signal(sig) == nil
 		err = <-done
 	}
-	o := Outcome{Killed: killed, ExitCode: cmd.ProcessState.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
+	o := Outcome{Killed: killed, Sent: killed, ExitCode: cmd.ProcessState.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
 	if killed && cmd.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
 		o.Phase = LastPhase(o.Stderr)
 		return o, nil

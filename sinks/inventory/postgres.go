@@ -129,6 +129,10 @@ func (b *pgBackend) connError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
+// reset closes the pool's idle connections; those in use close when
+// released.
+func (b *pgBackend) reset() { b.pool.Reset() }
+
 type pgTx struct {
 	tx   pgx.Tx
 	fill []string

@@ -245,6 +245,7 @@ func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool) ([]re
 		if err == nil || attempt == writeAttempts || ctx.Err() != nil || !s.db.connError(err) {
 			return refused, err
 		}
+		s.db.reset()
 		s.warnRetry.Do(func() {
 			s.logger.Warn("database connection lost while writing a batch, retrying", "attempts", writeAttempts, "err", err)
 		})
@@ -345,6 +346,10 @@ type backend interface {
 	// reset, the backend terminated), after which the same transaction may
 	// succeed on a new connection.
 	connError(err error) bool
+	// reset drops the idle connections after a connection error: a server
+	// restart or a mass termination kills them all, and a retry must not
+	// pick another dead one.
+	reset()
 }
 
 // batchTx is an open transaction of a backend.

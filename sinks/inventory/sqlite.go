@@ -87,6 +87,8 @@ func (b *sqliteBackend) dataError(err error) bool {
 // already waited for by busy_timeout.
 func (b *sqliteBackend) connError(error) bool { return false }
 
+func (b *sqliteBackend) reset() {}
+
 type sqliteTx struct {
 	tx   *sql.Tx
 	fill []string
