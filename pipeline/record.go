@@ -168,20 +168,25 @@ func (r *Record) mark(source string, res SourceResult) {
 	r.Sources[source] = res
 }
 
-// Enriched reports whether this run learned something that makes the
-// record fresh: a bogon classification or at least one answered source.
-// A record whose sources were all skipped or failed stays stale, so the
-// next run asks again.
+// Enriched reports whether the record is now fresh: a bogon, or at least
+// one source answered and none failed. A record whose sources were all
+// skipped, or one of whose providers failed, stays stale, so the next run
+// asks again; the cache then answers the sources that did succeed, and
+// only the failed one is asked.
 func (r *Record) Enriched() bool {
 	if r.IsBogon() {
 		return true
 	}
+	answered := false
 	for _, s := range r.Sources {
-		if s.State == StateSucceeded || s.State == StateCached {
-			return true
+		switch s.State {
+		case StateFailed:
+			return false
+		case StateSucceeded, StateCached:
+			answered = true
 		}
 	}
-	return false
+	return answered
 }
 
 // Meta is the provenance object stored under enrichment._meta on every

@@ -80,6 +80,11 @@ func Main(ctx context.Context, reg *pipeline.Registry, args []string, stdout, st
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, "cowrie-enrich:", err)
+	if ctx.Err() != nil {
+		// Interrupted, possibly before a run started (while opening or
+		// migrating the database): nothing was left half-written.
+		return ExitInterrupted
+	}
 	var ee exitError
 	var ue usageError
 	var ce *pipeline.ConfigError

@@ -443,3 +443,23 @@ func TestProgressModes(t *testing.T) {
 		t.Errorf("--progress always: exit %d, stderr %q lacks the bar", code, errOut)
 	}
 }
+
+// TestInterruptBeforeTheRunStarts: a signal while the database is being
+// opened or migrated exits 130 and writes no inventory.
+func TestInterruptBeforeTheRunStarts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	url := testdb.SQLiteURL(t)
+	code, _, errOut := invoke(t, ctx, nil, "run", "refresh-ips", "--db", url, "--status-dir", t.TempDir())
+	if code != cli.ExitInterrupted {
+		t.Errorf("exit %d, want 130: %s", code, errOut)
+	}
+	db := testdb.Open(t, url)
+	var n int
+	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM sqlite_master WHERE name = 'ip_inventory'", nil, &n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the interrupted start still migrated the database")
+	}
+}
