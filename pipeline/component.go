@@ -67,11 +67,12 @@ type Window struct {
 	MaxWait time.Duration
 }
 
-// Committer is implemented by stages that act once their records are
-// durable, such as the cache writing fresh answers through to its tiers.
-// Committed is called with every batch the main sink committed, before the
-// side sinks see it. An error is logged and never fails the run: the
-// records are already safe.
+// Committer is implemented by sources and stages that act once their
+// records are durable: a queue source acknowledging its entries, the cache
+// writing fresh answers through to its tiers. Committed is called with
+// every batch the main sink committed (the source first, then the stages,
+// before the side sinks see it). An error is logged and never fails the
+// run: the records are already safe.
 type Committer interface {
 	Committed(ctx context.Context, b Batch) error
 }

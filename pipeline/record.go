@@ -63,6 +63,10 @@ type Record struct {
 	// Received is when the runtime took the record from the source; the
 	// sink reports the time since then as _meta.duration_ms.
 	Received time.Time
+	// Token is the source's own handle on the record (a stream entry id),
+	// opaque to everything else; a source that implements Committer gets
+	// its records back once they are durable.
+	Token any
 	// Addr is the canonical address; valid once the validate stage accepted it.
 	Addr netip.Addr
 

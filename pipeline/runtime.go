@@ -271,15 +271,16 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 					r.rejected.Add(1)
 				}
 			}
-			for _, st := range r.p.stages {
-				c, ok := st.c.(Committer)
+			committers := append([]node[any]{{id: r.p.source.id, kind: KindSource, c: r.p.source.c}}, r.p.stageNodes()...)
+			for _, n := range committers {
+				c, ok := n.c.(Committer)
 				if !ok {
 					continue
 				}
 				err := protect(func() error { return c.Committed(ctx, b) })
-				if err != nil && !warned[st.id] {
-					warned[st.id] = true
-					r.p.logger.Warn("after-commit step failed; the run goes on", "stage", st.id, "err", err)
+				if err != nil && !warned[n.id] {
+					warned[n.id] = true
+					r.p.logger.Warn("after-commit step failed; the run goes on", string(n.kind), n.id, "err", err)
 				}
 			}
 			for _, side := range r.p.sideSinks {
@@ -292,6 +293,15 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 		}
 	}()
 	return s
+}
+
+// stageNodes returns the stages as untyped nodes.
+func (p *Pipeline) stageNodes() []node[any] {
+	out := make([]node[any], len(p.stages))
+	for i, st := range p.stages {
+		out[i] = node[any]{id: st.id, kind: KindStage, c: st.c}
+	}
+	return out
 }
 
 // finish gives side sinks the final summary, last of all.

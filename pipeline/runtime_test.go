@@ -478,3 +478,41 @@ func TestObserverSeesEveryBatch(t *testing.T) {
 		t.Errorf("observed %s, want %s", got, want)
 	}
 }
+
+// ackingSource hands out tokens and records which come back committed.
+type ackingSource struct {
+	pipelinetest.Source
+	mu    sync.Mutex
+	acked []any
+}
+
+func (s *ackingSource) Run(ctx context.Context, emit func(*pipeline.Record) error) error {
+	for i, ip := range s.IPs {
+		r := pipeline.NewRecord(ip)
+		r.Token = i
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *ackingSource) Committed(_ context.Context, b pipeline.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range b {
+		s.acked = append(s.acked, r.Token)
+	}
+	return nil
+}
+
+func TestSourceSeesItsCommittedTokens(t *testing.T) {
+	src := &ackingSource{Source: pipelinetest.Source{IPs: ips(50)}}
+	p := harness{source: src, sink: &pipelinetest.Sink{}}.build(t)
+	if _, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 7, MaxWait: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(src.acked) != 50 || src.acked[0] != 0 || src.acked[49] != 49 {
+		t.Errorf("acknowledged %d tokens (%v…), want all 50 in order", len(src.acked), src.acked[:min(3, len(src.acked))])
+	}
+}
