@@ -314,12 +314,18 @@ func TestExitCodesAndMessages(t *testing.T) {
 }
 
 func TestValidateShippedConfigs(t *testing.T) {
-	code, out, errOut := invoke(t, context.Background(), nil, "validate", "refresh-ips", "demo")
+	code, out, errOut := invoke(t, context.Background(), nil, "validate", "refresh-ips", "demo", "refresh-ips-producer", "refresh-ips-worker")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → iptype → inventory + status)") {
-		t.Errorf("stdout = %q", out)
+	for _, want := range []string{
+		"ok refresh-ips (stale_ips → validate → dedupe → cache → maxmind → cymru → greynoise → iptype → inventory + status)",
+		"ok refresh-ips-producer (stale_ips → validate → dedupe → redis_stream + status)",
+		"ok refresh-ips-worker (redis_stream → validate → cache → maxmind → cymru → greynoise → iptype → inventory + status)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout = %q, want it to contain %q", out, want)
+		}
 	}
 }
 
