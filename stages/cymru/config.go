@@ -38,6 +38,11 @@ type Config struct {
 	Window WindowConfig `koanf:"window"`
 	// Concurrency is the most batches, hence whois connections, in flight.
 	Concurrency int `koanf:"concurrency"`
+	// RedisURL, when set, makes SharedConcurrency the most whois
+	// connections in flight across every process using this Redis (the
+	// workers of a multi-process run); empty limits this process only.
+	RedisURL          string `koanf:"redis_url"`
+	SharedConcurrency int    `koanf:"shared_concurrency"`
 	// Timeout bounds one attempt: a whole whois exchange, or one DNS query.
 	Timeout time.Duration `koanf:"timeout"`
 	// Retries is how often a failed attempt (timeout, reset, truncated
@@ -62,15 +67,16 @@ type WindowConfig struct {
 // DefaultConfig returns the defaults of DESIGN.md §3.
 func DefaultConfig() *Config {
 	return &Config{
-		WhoisAddr:   "whois.cymru.com:43",
-		Mode:        ModeBulk,
-		Window:      WindowConfig{Size: 500, MaxWait: 2 * time.Second},
-		Concurrency: 1,
-		Timeout:     30 * time.Second,
-		Retries:     2,
-		Backoff:     time.Second,
-		PrefixCache: 65536,
-		NameCache:   16384,
+		WhoisAddr:         "whois.cymru.com:43",
+		Mode:              ModeBulk,
+		Window:            WindowConfig{Size: 500, MaxWait: 2 * time.Second},
+		Concurrency:       1,
+		SharedConcurrency: 1,
+		Timeout:           30 * time.Second,
+		Retries:           2,
+		Backoff:           time.Second,
+		PrefixCache:       65536,
+		NameCache:         16384,
 	}
 }
 
@@ -97,6 +103,9 @@ func (c *Config) Validate() error {
 		{c.Window.Size >= 1 && c.Window.Size <= MaxWindowSize, fmt.Sprintf("window.size %d: want 1..%d", c.Window.Size, MaxWindowSize)},
 		{c.Window.MaxWait > 0, fmt.Sprintf("window.max_wait %s: want more than 0", c.Window.MaxWait)},
 		{c.Concurrency >= 1 && c.Concurrency <= MaxConcurrency, fmt.Sprintf("concurrency %d: want 1..%d", c.Concurrency, MaxConcurrency)},
+		{c.SharedConcurrency >= 1 && c.SharedConcurrency <= MaxConcurrency, fmt.Sprintf("shared_concurrency %d: want 1..%d", c.SharedConcurrency, MaxConcurrency)},
+		// The parse error would echo the URL and its password.
+		{c.RedisURL == "" || validRedisURL(c.RedisURL), "redis_url: not a redis:// or rediss:// URL"},
 		{c.Timeout > 0, fmt.Sprintf("timeout %s: want more than 0", c.Timeout)},
 		{c.Retries >= 0 && c.Retries <= MaxRetries, fmt.Sprintf("retries %d: want 0..%d", c.Retries, MaxRetries)},
 		{c.Backoff >= 0, fmt.Sprintf("backoff %s: want 0 or more", c.Backoff)},

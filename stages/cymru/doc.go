@@ -11,7 +11,10 @@
 //     TCP connection (begin, verbose, the addresses, end), never one per
 //     address, with at most window.size (≤ 1000) addresses, and no more
 //     than concurrency connections open at once (a semaphore in the client
-//     backs the runtime's parallelism).
+//     backs the runtime's parallelism). With redis_url set, every
+//     connection also holds one of shared_concurrency slots kept in Redis
+//     for all processes (a sorted set of holders whose leases end after
+//     timeout + 5s, so a killed worker's slot comes back on its own).
 //   - An answer covers its BGP prefix: later addresses inside a prefix
 //     answered in this run are filled without a query, from a bounded LRU
 //     of prefix_cache prefixes (see prefixSet for the trade-off).

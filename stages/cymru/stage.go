@@ -21,6 +21,8 @@ var Spec = pipeline.StageSpec("cymru",
 dns_server: ""
 window: {size: 500, max_wait: 2s}
 concurrency: 1
+redis_url: ""            # set: shared_concurrency whois connections across every process using this Redis
+shared_concurrency: 1
 timeout: 30s
 `, DefaultConfig, New)
 
@@ -72,7 +74,15 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
-	return newStage(env, *cfg, newResolver(cfg.DNSServer)), nil
+	s := newStage(env, *cfg, newResolver(cfg.DNSServer))
+	if cfg.RedisURL != "" {
+		sem, err := newSemaphore(cfg.RedisURL, cfg.WhoisAddr, cfg.SharedConcurrency, cfg.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("stage %q: %w", env.ID, err)
+		}
+		s.bulk.shared = sem
+	}
+	return s, nil
 }
 
 func newStage(env pipeline.Env, cfg Config, dns txtResolver) *Stage {
@@ -98,11 +108,14 @@ func (s *Stage) Window() pipeline.Window {
 // flight at once.
 func (s *Stage) Parallelism() int { return s.cfg.Concurrency }
 
-// Close marks the stage closed. It holds no connection between batches, so
-// there is nothing else to release; calling it again is harmless.
+// Close marks the stage closed and releases the Redis client of the
+// shared limit, if any. It holds no whois connection between batches;
+// calling it again is harmless.
 func (s *Stage) Close() error {
-	s.closed.Store(true)
-	return nil
+	if s.closed.Swap(true) || s.bulk.shared == nil {
+		return nil
+	}
+	return s.bulk.shared.close()
 }
 
 // batchStats counts what happened to one batch, for the debug line and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	sim "github.com/cowrie-enrich/cowrie-enrich/internal/simulate/cymru"
+	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline/pipelinetest"
 )
@@ -297,6 +299,32 @@ func TestConcurrencyNeverExceeded(t *testing.T) {
 	}
 }
 
+// TestSharedConcurrencyRedisIntegration runs three stage instances (as
+// three workers would), each allowed two connections, sharing one slot
+// through Redis: the fake must never see two connections at once.
+func TestSharedConcurrencyRedisIntegration(t *testing.T) {
+	url := os.Getenv(testdb.EnvRedis)
+	if url == "" {
+		t.Fatalf("%s is not set: run ./scripts/test or export %s=redis://host:6379/0", testdb.EnvRedis, testdb.EnvRedis)
+	}
+	w := sim.NewWhois(t, sim.WhoisOptions{Latency: 20 * time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 3 {
+		cfg := testConfig(w.Addr(), "127.0.0.1:1")
+		cfg.Concurrency, cfg.RedisURL, cfg.SharedConcurrency = 2, url, 1
+		st, _ := newTestStage(t, cfg)
+		for j := range 2 {
+			wg.Go(func() {
+				_, _ = st.Process(context.Background(), records(fmt.Sprintf("45.34.%d.%d", i, j+1)))
+			})
+		}
+	}
+	wg.Wait()
+	if s := w.Stats(); s.Connections != 6 || s.PeakConcurrent != 1 {
+		t.Errorf("connections %d, peak %d; want 6 connections, one at a time", s.Connections, s.PeakConcurrent)
+	}
+}
+
 func TestProcessAfterClose(t *testing.T) {
 	st, _ := newTestStage(t, testConfig("127.0.0.1:1", ""))
 	if err := st.Close(); err != nil {
@@ -323,6 +351,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "window empty", mutate: func(c *Config) { c.Window.Size = 0 }, errContains: "window.size 0"},
 		{name: "no max wait", mutate: func(c *Config) { c.Window.MaxWait = 0 }, errContains: "window.max_wait"},
 		{name: "too much concurrency", mutate: func(c *Config) { c.Concurrency = 5 }, errContains: "concurrency 5"},
+		{name: "no shared concurrency", mutate: func(c *Config) { c.SharedConcurrency = 0 }, errContains: "shared_concurrency 0"},
+		{name: "bad redis url", mutate: func(c *Config) { c.RedisURL = "http://x:hunter2@h" }, errContains: "redis_url: not a redis"},
 		{name: "no timeout", mutate: func(c *Config) { c.Timeout = 0 }, errContains: "timeout"},
 		{name: "negative retries", mutate: func(c *Config) { c.Retries = -1 }, errContains: "retries -1"},
 		{name: "negative cache", mutate: func(c *Config) { c.PrefixCache = -1 }, errContains: "prefix_cache"},

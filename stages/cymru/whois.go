@@ -15,6 +15,7 @@ type bulkClient struct {
 	timeout time.Duration
 	dialer  net.Dialer
 	sem     chan struct{}
+	shared  *semaphore // nil: no limit across processes
 }
 
 func newBulkClient(addr string, timeout time.Duration, concurrency int) *bulkClient {
@@ -30,6 +31,13 @@ func (c *bulkClient) lookup(ctx context.Context, addrs []netip.Addr) (bulkAnswer
 		return bulkAnswer{}, ctx.Err()
 	}
 	defer func() { <-c.sem }()
+	if c.shared != nil {
+		release, err := c.shared.acquire(ctx)
+		if err != nil {
+			return bulkAnswer{}, err
+		}
+		defer release()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -43,8 +43,9 @@ type Config struct {
 	// a warning is logged once.
 	DailyQuota int64   `koanf:"daily_quota"`
 	QuotaWarn  float64 `koanf:"quota_warn"`
-	// RedisURL, when set, holds the shared quota counter; empty keeps it
-	// in the database (cowrie_enrich_quota).
+	// RedisURL, when set, holds the shared quota counter and the shared
+	// rate limit; empty keeps the counter in the database
+	// (cowrie_enrich_quota) and the rate per process.
 	RedisURL string `koanf:"redis_url"`
 	// Timeout bounds one request; Retries is how often a 5xx, timeout or
 	// 429 is retried, waiting Backoff, then twice that, and so on.

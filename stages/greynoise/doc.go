@@ -16,7 +16,10 @@
 //   - Requests never exceed `rate`: every request waits on a
 //     golang.org/x/time/rate limiter (burst 1 by default) and on a sliding
 //     window of recent send times, so no one-second window holds more than
-//     rate requests even when timers fire late.
+//     rate requests even when timers fire late. With redis_url set, every
+//     request also waits for a GCRA limit in Redis (go-redis/redis_rate,
+//     keyed by a hash of the API key), so all processes using the key
+//     together stay under `rate`; a Redis error fails that record only.
 //   - The daily quota (UTC day) is reserved before a lookup is sent, in a
 //     counter shared by every process using the same key (Redis when
 //     redis_url is set, else the cowrie_enrich_quota table), so two runs

@@ -27,7 +27,7 @@ rate: 10               # requests per second, a hard ceiling
 burst: 1
 daily_quota: 10000     # lookups per UTC day, shared by every process using the key; 0 = unlimited
 quota_warn: 0.9
-redis_url: ""          # empty: the quota counter lives in the database
+redis_url: ""          # set: rate and quota shared in Redis by every process; empty: quota in the database, rate per process
 timeout: 10s
 retries: 2
 backoff: 500ms
@@ -101,11 +101,15 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	env = env.WithDefaults()
 	hc, now, log, progress := env.HTTP, env.Now, env.Logger, env.Progress
 	var q quota
+	th := newThrottle(cfg.Rate, cfg.Burst)
 	switch {
 	case cfg.RedisURL != "":
-		if q, err = newRedisQuota(cfg.RedisURL, key); err != nil {
+		rq, err := newRedisQuota(cfg.RedisURL, key)
+		if err != nil {
 			return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 		}
+		// The rate, like the quota, belongs to the key, not the process.
+		q, th.shared = rq, newSharedRate(rq.rdb, rateKey(key), cfg.Rate, cfg.Burst)
 	case env.Store != nil:
 		q = &sqlQuota{db: env.Store, name: "greynoise:" + keyID(key)}
 	default:
@@ -114,7 +118,7 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	return &Stage{
 		api:         cfg.API,
 		client:      &client{http: hc, base: strings.TrimRight(cfg.BaseURL, "/"), key: key, timeout: cfg.Timeout},
-		throttle:    newThrottle(cfg.Rate, cfg.Burst),
+		throttle:    th,
 		quota:       q,
 		limit:       cfg.DailyQuota,
 		warnAt:      int64(float64(cfg.DailyQuota) * cfg.QuotaWarn),

@@ -80,6 +80,10 @@ func newRedisQuota(url string, key secret) (*redisQuota, error) {
 	return &redisQuota{rdb: redis.NewClient(opts), prefix: "cowrie:greynoise:quota:" + keyID(key) + ":"}, nil
 }
 
+// rateKey is the redis_rate key of the shared rate limit of key (stored
+// by redis_rate as rate:cowrie:greynoise:<key id>).
+func rateKey(key secret) string { return "cowrie:greynoise:" + keyID(key) }
+
 func (q *redisQuota) reserve(ctx context.Context, day string, n, limit int64) (int64, int64, error) {
 	v, err := reserveScript.Run(ctx, q.rdb, []string{q.prefix + day}, n, limit, int(redisTTL.Seconds())).Int64Slice()
 	if err != nil {

@@ -162,3 +162,47 @@ func TestQuotaBackendsIntegration(t *testing.T) {
 		check(t, &sqlQuota{db: testdb.Migrated(t, url), name: "greynoise:" + keyID(randomKey(t))})
 	})
 }
+
+// TestSharedRateRedisIntegration runs two stage instances at once, each
+// allowed the fake's whole rate: only the limit shared in Redis keeps
+// them together under it (without it they send twice the rate).
+func TestSharedRateRedisIntegration(t *testing.T) {
+	url := redisURL(t)
+	const rate, each = 10, 8
+	srv := newFake(t, fake.Options{Rate: rate, Burst: 1})
+	key := randomKey(t)
+	stages := make([]*Stage, 2)
+	batches := make([]pipeline.Batch, 2)
+	for i := range stages {
+		cfg := testConfig(srv)
+		cfg.APIKey, cfg.RedisURL, cfg.Rate, cfg.Retries = key, url, rate, 0
+		stages[i] = newStage(t, pipelinetest.Env("greynoise"), cfg)
+		for j := range each {
+			batches[i] = append(batches[i], record(fmt.Sprintf("45.85.%d.%d", i, j+1), 1))
+		}
+	}
+	defer func() {
+		rdb := stages[0].quota.(*redisQuota).rdb
+		ctx := context.WithoutCancel(t.Context())
+		rdb.Del(ctx, "rate:"+rateKey(key), "cowrie:greynoise:quota:"+keyID(key)+":"+day(time.Now()))
+	}()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range stages {
+		wg.Go(func() { _, errs[i] = stages[i].Process(t.Context(), batches[i]) })
+	}
+	wg.Wait()
+	for i, b := range batches {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		for _, r := range b {
+			if s := r.Source(source); s.State != pipeline.StateSucceeded {
+				t.Errorf("%s: %v %q", r.IP(), s.State, s.Reason)
+			}
+		}
+	}
+	if v, most := srv.Violations(), srv.MaxInWindow(time.Second); v.Rate != 0 || most > rate {
+		t.Errorf("fake refused %d requests for rate and saw %d in one second; want none and at most %d", v.Rate, most, rate)
+	}
+}
