@@ -34,7 +34,7 @@ const (
 // cluster has its own stream, cache prefix and GreyNoise key, so no
 // Redis state is shared with another test or an earlier run.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	svc   *simulate.Services
 	geo   *simulate.Services // whose GeoLite2 files the workers read
@@ -44,7 +44,7 @@ type cluster struct {
 	extra []string // --set overrides of every worker
 }
 
-func newCluster(t *testing.T, bin string, svc, geo *simulate.Services, sessions []demodata.Session, extra ...string) *cluster {
+func newCluster(t testing.TB, bin string, svc, geo *simulate.Services, sessions []demodata.Session, extra ...string) *cluster {
 	t.Helper()
 	url := testdb.PostgresURL(t)
 	db := testdb.Migrated(t, url)
@@ -255,6 +255,47 @@ func TestWorkersMatchSingleProcessIntegration(t *testing.T) {
 			if s := svc.Whois.Stats(); s.PeakConcurrent > 2 {
 				t.Errorf("whois saw %d connections at once; the shared limit is 2", s.PeakConcurrent)
 			}
+		})
+	}
+}
+
+// BenchmarkWorkersIntegration measures the addresses per second one
+// producer and 1, 2 or 3 worker processes enrich on PostgreSQL, from
+// start to the last worker's exit (which includes idle_exit, reported
+// separately), with a slow Cymru (200ms per whois query) so that the
+// providers, not the CPU, dominate. GreyNoise is unlimited here; the
+// shared limits would otherwise cap every worker count alike.
+func BenchmarkWorkersIntegration(b *testing.B) {
+	if os.Getenv(testdb.EnvRedis) == "" {
+		b.Fatalf("%s is not set", testdb.EnvRedis)
+	}
+	b.Setenv("COWRIE_ENRICH_REDIS", os.Getenv(testdb.EnvRedis))
+	bin := crashtest.Build(b)
+	svc, err := simulate.Start(b.TempDir(), simulate.Options{CymruLatency: 200 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Close()
+	sessions := demodata.Generate(37, 20000, time.Now())
+	const idleExit = 1500 * time.Millisecond
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			var ips int
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				c := newCluster(b, bin, svc, svc, sessions, "stages.greynoise.with.rate=2000", "stages.greynoise.with.concurrency=8",
+					"stages.cymru.with.shared_concurrency=4", "source.with.claim_idle=30s")
+				b.StartTimer()
+				start := time.Now()
+				c.run(n, 0)
+				total += time.Since(start) - idleExit
+				b.StopTimer()
+				ips = len(c.tables()["ip_inventory"])
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(ips)*float64(b.N)/total.Seconds(), "ips/s")
+			b.ReportMetric(float64(ips), "ips")
 		})
 	}
 }

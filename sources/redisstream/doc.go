@@ -9,7 +9,9 @@
 //     record. A worker that dies leaves its entries pending; after
 //     claim_idle any live worker takes them over (XAUTOCLAIM) and
 //     processes them again. The inventory sink is idempotent, so a record
-//     written twice leaves the same row.
+//     written twice leaves the same row. XAUTOCLAIM also hands a worker
+//     its own idle entries; those still in its pipeline (emitted, not yet
+//     committed) are not emitted again.
 //   - Deleting acknowledged entries keeps the stream's length equal to the
 //     outstanding work, which is what the producer's bound measures.
 //   - Worker pipelines must not drop records (no dedupe stage): a dropped

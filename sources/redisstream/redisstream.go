@@ -90,6 +90,12 @@ type Source struct {
 	consumer string
 	env      pipeline.Env
 
+	// inflight holds the ids emitted and not yet committed. XAUTOCLAIM
+	// also returns this worker's own idle entries, which are still on
+	// their way through its pipeline; they are not emitted twice.
+	mu       sync.Mutex
+	inflight map[string]struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -114,7 +120,7 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 		host, _ := os.Hostname()
 		consumer = host + "-" + strconv.Itoa(os.Getpid())
 	}
-	return &Source{rdb: rdb, cfg: *cfg, consumer: consumer, env: env.WithDefaults()}, nil
+	return &Source{rdb: rdb, cfg: *cfg, consumer: consumer, env: env.WithDefaults(), inflight: map[string]struct{}{}}, nil
 }
 
 // Run reads entries (reclaimed ones first) and emits them until ctx ends,
@@ -219,6 +225,13 @@ func (s *Source) claim(ctx context.Context, emit func(*pipeline.Record) error) (
 
 func (s *Source) emitAll(msgs []redis.XMessage, emit func(*pipeline.Record) error) error {
 	for _, m := range msgs {
+		s.mu.Lock()
+		_, mine := s.inflight[m.ID]
+		s.inflight[m.ID] = struct{}{}
+		s.mu.Unlock()
+		if mine {
+			continue
+		}
 		r, err := streamq.Decode(m.Values)
 		if err != nil {
 			raw, _ := m.Values["raw"].(string)
@@ -245,6 +258,11 @@ func (s *Source) Committed(ctx context.Context, b pipeline.Batch) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.inflight, id)
+	}
+	s.mu.Unlock()
 	pipe := s.rdb.TxPipeline()
 	pipe.XAck(ctx, s.cfg.Stream, s.cfg.Group, ids...)
 	pipe.XDel(ctx, s.cfg.Stream, ids...)

@@ -193,3 +193,28 @@ func TestRunWaitsForOtherWorkersIntegration(t *testing.T) {
 		t.Errorf("Run = %v, want it to keep waiting until the deadline", err)
 	}
 }
+
+// TestOwnEntriesNotReemittedIntegration: entries this worker read and has
+// not committed yet (still in its pipeline) go idle, and XAUTOCLAIM
+// returns them to it; they must not be emitted a second time.
+func TestOwnEntriesNotReemittedIntegration(t *testing.T) {
+	cfg, rdb := setup(t)
+	cfg.ClaimIdle = 50 * time.Millisecond
+	if err := streamq.EnsureGroup(t.Context(), rdb, cfg.Stream, cfg.Group); err != nil {
+		t.Fatal(err)
+	}
+	add(t, rdb, cfg.Stream, rec("1.0.0.1", 1), rec("1.0.0.2", 1))
+	ctx, cancel := context.WithTimeout(t.Context(), 8*cfg.ClaimIdle)
+	defer cancel()
+	var got []string
+	err := newSource(t, cfg).Run(ctx, func(r *pipeline.Record) error {
+		got = append(got, r.Raw)
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v", err)
+	}
+	if want := []string{"1.0.0.1", "1.0.0.2"}; !slices.Equal(got, want) {
+		t.Errorf("emitted %q, want each entry once: %q", got, want)
+	}
+}
