@@ -34,12 +34,20 @@ func Client(url string) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
-// ValidateURL checks url without any I/O.
-func ValidateURL(url string) error {
+// ValidateTarget checks the options both sides share (redis_url, stream,
+// group) without any I/O and returns every problem.
+func ValidateTarget(url, stream, group string) []error {
+	var errs []error
 	if _, err := redis.ParseURL(strings.TrimSpace(url)); err != nil {
-		return errors.New("redis_url: not a redis:// or rediss:// URL")
+		errs = append(errs, errors.New("redis_url: not a redis:// or rediss:// URL"))
 	}
-	return nil
+	if stream == "" {
+		errs = append(errs, errors.New("stream: required"))
+	}
+	if group == "" {
+		errs = append(errs, errors.New("group: required"))
+	}
+	return errs
 }
 
 // EnsureGroup creates group on stream (and the stream) at id 0 unless it

@@ -58,16 +58,7 @@ func DefaultConfig() *Config {
 
 // Validate checks the options without I/O.
 func (c *Config) Validate() error {
-	var errs []error
-	if err := streamq.ValidateURL(c.RedisURL); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Stream == "" {
-		errs = append(errs, errors.New("stream: required"))
-	}
-	if c.Group == "" {
-		errs = append(errs, errors.New("group: required"))
-	}
+	errs := streamq.ValidateTarget(c.RedisURL, c.Stream, c.Group)
 	if c.Count < 1 {
 		errs = append(errs, fmt.Errorf("count %d: must be positive", c.Count))
 	}
