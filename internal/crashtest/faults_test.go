@@ -273,8 +273,11 @@ func TestInterruptAndRerunIntegration(t *testing.T) {
 		codes[o.ExitCode]++
 		snap, ran := phaseSnapshot(t, statusDir)
 		switch {
-		case o.ExitCode == 130 && o.Sent && !ran:
+		case (o.ExitCode == 130 || o.ExitCode == -1) && o.Sent && !ran:
 			// Interrupted while starting: nothing may have been written.
+			// Exit -1 is a SIGINT that arrived before the Go runtime had
+			// run main and installed the handler (a few milliseconds),
+			// which ends the process at once.
 			if n := count(t, db, "SELECT count(*) FROM ip_inventory"); n != 0 {
 				t.Errorf("interrupt %d at %v: no status file, yet %d inventory rows were written", i, at, n)
 			}

@@ -186,16 +186,40 @@ func (s *Stage) candidates(b pipeline.Batch) []*pipeline.Record {
 func (s *Stage) lookupEach(ctx context.Context, cands []*pipeline.Record, st *stats) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	// Records are taken and their quota reserved in order, under one lock,
+	// so that when the quota runs short it goes to the first (most active)
+	// candidates whichever worker gets there first; the requests then run
+	// concurrently.
+	var (
+		order sync.Mutex
+		next  int
+		wg    sync.WaitGroup
+	)
+	take := func() (*pipeline.Record, bool) {
+		order.Lock()
+		defer order.Unlock()
+		for ctx.Err() == nil && next < len(cands) {
+			r := cands[next]
+			next++
+			ok, err := s.reserve(ctx, r, st)
+			if err != nil {
+				cancel(err)
+				return nil, false
+			}
+			if ok {
+				return r, true
+			}
+		}
+		return nil, false
+	}
 	for range min(s.concurrency, len(cands)) {
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(cands) {
+			for {
+				r, ok := take()
+				if !ok {
 					return
 				}
-				if err := s.lookupOne(ctx, cands[i], st); err != nil {
+				if err := s.lookupOne(ctx, r, st); err != nil {
 					cancel(err)
 					return
 				}
@@ -206,13 +230,9 @@ func (s *Stage) lookupEach(ctx context.Context, cands []*pipeline.Record, st *st
 	return context.Cause(ctx)
 }
 
-// lookupOne asks about one record and marks it. It returns an error only
-// for what must stop the stage.
+// lookupOne asks about one record whose lookup is reserved, and marks it.
+// It returns an error only for what must stop the stage.
 func (s *Stage) lookupOne(ctx context.Context, r *pipeline.Record, st *stats) error {
-	ok, err := s.reserve(ctx, r, st)
-	if !ok {
-		return err
-	}
 	res, err := s.call(ctx, http.MethodGet, "/v3/community/"+r.Addr.String(), nil)
 	if err != nil {
 		return s.failed(ctx, []*pipeline.Record{r}, err, st)
