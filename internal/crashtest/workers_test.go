@@ -21,7 +21,7 @@ import (
 	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
-// The GreyNoise fake's token bucket (burst 1) and the rate every worker
+// The GreyNoise fake's token bucket (burst 4) and the rate every worker
 // is given. The workers' rate leaves the fake's bucket room for the
 // jitter between admission in Redis and arrival (processes descheduled
 // on a loaded machine), yet three workers each at workerRate would send
@@ -217,7 +217,7 @@ func TestWorkersMatchSingleProcessIntegration(t *testing.T) {
 		{name: "shared quota", quota: 25},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, err := simulate.Start(t.TempDir(), simulate.Options{GreyNoiseRate: fakeRate, CymruLatency: 50 * time.Millisecond})
+			svc, err := simulate.Start(t.TempDir(), simulate.Options{GreyNoiseRate: fakeRate, GreyNoiseBurst: 4, CymruLatency: 50 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,6 +67,8 @@ type Options struct {
 	// GreyNoiseRate is the fake's token bucket in requests per second
 	// (0: no limit).
 	GreyNoiseRate float64
+	// GreyNoiseBurst is the fake's bucket size (default 1).
+	GreyNoiseBurst int
 	// GreyNoiseKey is the API key the fake accepts ("" accepts any).
 	GreyNoiseKey string
 	// WhoisFaults and DNSFaults switch on the fakes' misbehaviour (resets,
@@ -133,7 +135,7 @@ func Start(dir string, opts Options) (*Services, error) {
 		s.Whois.Close()
 		return nil, fmt.Errorf("start simulated Cymru DNS: %w", err)
 	}
-	s.GreyNoise, err = greynoise.Start(greynoise.Options{Key: opts.GreyNoiseKey, Rate: opts.GreyNoiseRate, Burst: 1,
+	s.GreyNoise, err = greynoise.Start(greynoise.Options{Key: opts.GreyNoiseKey, Rate: opts.GreyNoiseRate, Burst: max(opts.GreyNoiseBurst, 1),
 		Classify: func(ip string) (greynoise.Record, bool) { return classify(nets, ip) }, Addr: opts.GreyNoiseAddr,
 		RetryAfter: opts.GreyNoiseRetryAfter, SlowDelay: opts.GreyNoiseSlowDelay})
 	if err != nil {
