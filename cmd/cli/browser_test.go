@@ -14,7 +14,6 @@ import (
 
 	"github.com/cowrie-enrich/cowrie-enrich/cmd/cli"
 	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
-	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
 
 // chromium returns the headless browser the page tests drive.
@@ -58,12 +57,7 @@ func TestStatusPageInChromiumIntegration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := &waitingSource{ips: []string{"81.2.69.1", "81.2.69.2", "2a02:c7f::7", "bogus"}, emitted: make(chan struct{})}
-	reg := cli.DefaultRegistry()
-	if err := reg.Add(pipeline.SourceSpec("waiting", "emits, then waits", "",
-		func() *pipeline.NoConfig { return &pipeline.NoConfig{} },
-		func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) { return src, nil })); err != nil {
-		t.Fatal(err)
-	}
+	reg := withSource(t, "waiting", src)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "page.yaml")
 	os.WriteFile(cfg, []byte("version: 1\nname: page-test\nsource: {type: waiting}\nstages: [{type: validate}, {type: dedupe}]\nsink: {type: inventory, with: {batch_size: 100, flush_interval: 10ms}}\n"), 0o644)

@@ -241,13 +241,7 @@ func TestInterruptDrainsAndExits130Integration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := &blockingSource{ips: []string{"81.2.69.1", "81.2.69.2", "2a02:c7f::7", "bogus"}, cancel: cancel}
-	reg := cli.DefaultRegistry()
-	err := reg.Add(pipeline.SourceSpec("blocking", "emits, then waits for a signal", "",
-		func() *pipeline.NoConfig { return &pipeline.NoConfig{} },
-		func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) { return src, nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := withSource(t, "blocking", src)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "interrupt.yaml")
 	os.WriteFile(cfg, []byte("version: 1\nname: interrupt\nsource: {type: blocking}\nstages: [{type: validate}]\nsink: {type: inventory, with: {batch_size: 1000, flush_interval: 1h}}\nside_sinks: [{type: status}]\n"), 0o644)

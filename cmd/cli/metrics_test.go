@@ -35,6 +35,19 @@ func (s *waitingSource) Run(ctx context.Context, emit func(*pipeline.Record) err
 	return ctx.Err()
 }
 
+// withSource returns the default registry plus src under the source type
+// name, for tests that drive a run from their own source.
+func withSource(t *testing.T, name string, src pipeline.Source) *pipeline.Registry {
+	t.Helper()
+	reg := cli.DefaultRegistry()
+	if err := reg.Add(pipeline.SourceSpec(name, "a test source", "",
+		func() *pipeline.NoConfig { return &pipeline.NoConfig{} },
+		func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) { return src, nil })); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,12 +79,7 @@ func TestMetricsAndLiveStatusDuringARun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := &waitingSource{ips: []string{"81.2.69.1", "81.2.69.2", "2a02:c7f::7", "bogus"}, emitted: make(chan struct{})}
-	reg := cli.DefaultRegistry()
-	if err := reg.Add(pipeline.SourceSpec("waiting", "emits, then waits", "",
-		func() *pipeline.NoConfig { return &pipeline.NoConfig{} },
-		func(pipeline.Env, *pipeline.NoConfig) (pipeline.Source, error) { return src, nil })); err != nil {
-		t.Fatal(err)
-	}
+	reg := withSource(t, "waiting", src)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "live.yaml")
 	os.WriteFile(cfg, []byte("version: 1\nname: live\nsource: {type: waiting}\nstages: [{type: validate}]\nsink: {type: inventory, with: {batch_size: 100, flush_interval: 10ms}}\n"), 0o644)
