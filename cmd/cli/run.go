@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -187,20 +188,15 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 	}
 	name := plan.File.Name
 	log := a.newLogger(req.verbose)
-	db, err := store.Open(ctx, a.databaseURL(req.db, plan.File))
+	jsonOut := a.writeJSONToStdout(plan)
+	db, err := a.openStore(ctx, req, plan.File, log)
 	if err != nil {
 		return pipeline.Summary{}, err
 	}
-	defer db.Close()
-	if !req.dryRun {
-		applied, err := migrations.Apply(ctx, db)
-		if err != nil {
-			return pipeline.Summary{}, err
-		}
-		if len(applied) > 0 {
-			log.Info("schema migrated", "db", db.String(), "steps", strings.Join(applied, ", "))
-		}
+	if db != nil {
+		defer db.Close()
 	}
+	recorded := db != nil && !req.dryRun
 
 	now := time.Now()
 	env := pipeline.Env{
@@ -243,8 +239,8 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 	if err != nil {
 		return pipeline.Summary{}, err
 	}
-	log.Info("run started", "pipeline", name, "run_id", env.RunID, "db", db.String(), "dry_run", req.dryRun)
-	if !req.dryRun {
+	log.Info("run started", "pipeline", name, "run_id", env.RunID, "db", storeName(db), "dry_run", req.dryRun)
+	if recorded {
 		if err := db.StartRun(ctx, env.RunID, name, now); err != nil {
 			return pipeline.Summary{}, fmt.Errorf("record run start: %w", err)
 		}
@@ -254,7 +250,7 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 	if mon != nil {
 		mon.finish(sum.State)
 	}
-	if !req.dryRun {
+	if recorded {
 		errText := ""
 		if runErr != nil && !errors.Is(runErr, pipeline.ErrInterrupted) {
 			errText = runErr.Error()
@@ -267,11 +263,15 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 		"committed", sum.Committed, "dead_letters", sum.Rejected, "duplicates", sum.Dropped, "elapsed", sum.Elapsed.Round(time.Millisecond))
 
 	out := a.stdout
-	if req.dryRun {
+	if req.dryRun || jsonOut {
 		out = a.stderr // stdout carries the JSON lines
 	}
-	fmt.Fprintf(out, "%s %s: %d IPs committed (%d dead letters, %d duplicates) in %s; status files in %s\n",
-		name, sum.State, sum.Committed, sum.Rejected, sum.Dropped, sum.Elapsed.Round(time.Millisecond), status.DefaultDir(req.statusDir))
+	statusFiles := ""
+	if hasStatusSink(plan) {
+		statusFiles = "; status files in " + status.DefaultDir(req.statusDir)
+	}
+	fmt.Fprintf(out, "%s %s: %d IPs committed (%d dead letters, %d duplicates) in %s%s\n",
+		name, sum.State, sum.Committed, sum.Rejected, sum.Dropped, sum.Elapsed.Round(time.Millisecond), statusFiles)
 
 	var pe *pipeline.PanicError
 	if errors.As(runErr, &pe) {
@@ -284,6 +284,67 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 		return sum, exitError{ExitFailed, runErr}
 	}
 	return sum, nil
+}
+
+// noStore is the database: value of a pipeline that stores nothing (a list
+// enriched into JSON lines): the run opens no database, so it needs none
+// and leaves none behind. --db still gives such a run a database.
+const noStore = "none"
+
+// openStore opens and, unless this is a dry run, migrates the run's
+// database; it returns nil when the config asks for none.
+func (a *app) openStore(ctx context.Context, req runRequest, f *pipeline.File, log *slog.Logger) (*store.DB, error) {
+	url := a.databaseURL(req.db, f)
+	if strings.TrimSpace(url) == noStore {
+		return nil, nil
+	}
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if req.dryRun {
+		return db, nil
+	}
+	applied, err := migrations.Apply(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		log.Info("schema migrated", "db", db.String(), "steps", strings.Join(applied, ", "))
+	}
+	return db, nil
+}
+
+// storeName names the run's database in logs.
+func storeName(db *store.DB) string {
+	if db == nil {
+		return noStore
+	}
+	return db.String()
+}
+
+// writeJSONToStdout points every jsonl sink of plan that writes to standard
+// output at the command's stdout, and reports whether there is one: its
+// lines then own stdout, and the run's summary goes to stderr.
+func (a *app) writeJSONToStdout(plan *pipeline.Plan) bool {
+	found := false
+	for _, part := range append([]pipeline.Part{plan.Sink}, plan.SideSinks...) {
+		if c, ok := part.Config.(*jsonl.Config); ok && (c.Path == "" || c.Path == "-") {
+			c.Stdout, found = a.stdout, true
+		}
+	}
+	return found
+}
+
+// hasStatusSink reports whether plan writes status files.
+func hasStatusSink(plan *pipeline.Plan) bool {
+	for _, part := range plan.SideSinks {
+		if _, ok := part.Config.(*status.Config); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // newRunID returns a sortable, unique run id: UTC time plus 4 random bytes.
