@@ -29,20 +29,13 @@ func (b *batcher) In() chan<- any  { return b.in }
 func (b *batcher) Out() <-chan any { return b.out }
 
 func (b *batcher) Via(next streams.Flow) streams.Flow {
-	go b.transmit(next)
+	go forward(b.out, next)
 	return next
 }
 
 func (b *batcher) To(sink streams.Sink) {
-	b.transmit(sink)
+	forward(b.out, sink)
 	sink.AwaitCompletion()
-}
-
-func (b *batcher) transmit(next streams.Inlet) {
-	for el := range b.out {
-		next.In() <- el
-	}
-	close(next.In())
 }
 
 func (b *batcher) run() {
@@ -79,13 +72,8 @@ func (b *batcher) run() {
 				flush()
 				return
 			}
-			switch v := el.(type) {
-			case *Record:
-				add(v)
-			case Batch:
-				for _, r := range v {
-					add(r)
-				}
+			for _, r := range asBatch(el) {
+				add(r)
 			}
 		case <-expired:
 			flush()

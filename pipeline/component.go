@@ -60,6 +60,19 @@ type Parallel interface {
 	Parallelism() int
 }
 
+// Selective is implemented by stages that act on some records only, such
+// as a provider asked only about addresses an earlier stage could not
+// answer. The runtime gives the stage only the records Wants accepts
+// (windowed by the stage's Window) and routes the others around it, so
+// they are not held back while the stage waits on the network, and a
+// window fills with records that need the stage. Wants is called once per
+// record, on one goroutine, before the record reaches the stage; it may
+// mark a record it passes over (a skip reason). Process must still accept
+// any record: direct callers do not route.
+type Selective interface {
+	Wants(r *Record) bool
+}
+
 // Window closes a batch at Size records or MaxWait after its first record,
 // whichever comes first.
 type Window struct {

@@ -139,6 +139,11 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 	var f streams.Flow = newBatcher(opts.Window)
 	extension.NewChanSource(in).Via(f)
 	for _, st := range p.stages {
+		var bypass *router
+		if sel, ok := st.c.(Selective); ok {
+			bypass = newRouter(sel)
+			f = f.Via(bypass)
+		}
 		if w, ok := st.c.(Windowed); ok {
 			f = f.Via(newBatcher(w.Window()))
 		}
@@ -147,6 +152,9 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (Summary, error) {
 			n = par.Parallelism()
 		}
 		f = f.Via(flow.NewMap(r.stage(work, st), n))
+		if bypass != nil {
+			f = f.Via(bypass.rejoin())
+		}
 	}
 	if w, ok := p.sink.c.(Windowed); ok {
 		f = f.Via(newBatcher(w.Window()))

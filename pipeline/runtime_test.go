@@ -516,3 +516,81 @@ func TestSourceSeesItsCommittedTokens(t *testing.T) {
 		t.Errorf("acknowledged %d tokens (%v…), want all 50 in order", len(src.acked), src.acked[:min(3, len(src.acked))])
 	}
 }
+
+// selective wants every tenth record and holds its batches until released;
+// it marks the records it passes over.
+type selective struct {
+	release chan struct{}
+	mu      sync.Mutex
+	seen    []string
+}
+
+func (s *selective) Wants(r *pipeline.Record) bool {
+	if strings.HasSuffix(r.Raw, "0") {
+		return true
+	}
+	r.Skip("test", "not wanted")
+	return false
+}
+
+func (s *selective) Window() pipeline.Window { return pipeline.Window{Size: 1000, MaxWait: time.Hour} }
+
+func (s *selective) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range b {
+		s.seen = append(s.seen, r.Raw)
+		r.Set("test", map[string]any{"ok": true})
+	}
+	return b, nil
+}
+
+func TestSelectiveStageGetsOnlyWhatItWantsAndHoldsNothingElseBack(t *testing.T) {
+	sink := &pipelinetest.Sink{}
+	st := &selective{release: make(chan struct{})}
+	all := ips(1000)
+	var wanted []string
+	for _, ip := range all {
+		if strings.HasSuffix(ip, "0") {
+			wanted = append(wanted, ip)
+		}
+	}
+	p := harness{source: &pipelinetest.Source{IPs: all}, stages: []pipeline.Stage{st, pass()}, sink: sink}.build(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Run(context.Background(), pipeline.RunOptions{Window: pipeline.Window{Size: 64, MaxWait: 10 * time.Millisecond}})
+		done <- err
+	}()
+
+	// Every record the stage passes over reaches the sink while the stage
+	// still holds its window.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(sink.Records()) < len(all)-len(wanted) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := len(sink.Records()); got != len(all)-len(wanted) {
+		t.Fatalf("before the stage released its window, the sink had %d records, want %d", got, len(all)-len(wanted))
+	}
+	for _, r := range sink.Records() {
+		if r.Sources["test"].State != pipeline.StateSkipped {
+			t.Fatalf("%s passed the stage without the mark Wants set: %+v", r.Raw, r.Sources["test"])
+		}
+	}
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sink.Records()); got != len(all) {
+		t.Fatalf("committed %d records, want %d", got, len(all))
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if strings.Join(st.seen, ",") != strings.Join(wanted, ",") {
+		t.Fatalf("the stage saw %d records %v…, want exactly the %d it wants", len(st.seen), st.seen[:min(3, len(st.seen))], len(wanted))
+	}
+}

@@ -63,10 +63,11 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage    = (*Stage)(nil)
-	_ pipeline.Windowed = (*Stage)(nil)
-	_ pipeline.Parallel = (*Stage)(nil)
-	_ pipeline.Closer   = (*Stage)(nil)
+	_ pipeline.Stage     = (*Stage)(nil)
+	_ pipeline.Windowed  = (*Stage)(nil)
+	_ pipeline.Parallel  = (*Stage)(nil)
+	_ pipeline.Selective = (*Stage)(nil)
+	_ pipeline.Closer    = (*Stage)(nil)
 )
 
 // New builds the stage. It opens nothing: connections are made in Process.
@@ -118,10 +119,25 @@ func (s *Stage) Close() error {
 	return s.bulk.shared.close()
 }
 
+// Wants reports whether r still needs Cymru: an eligible address without
+// an answer and without an ASN from MaxMind. It marks those MaxMind
+// answered as skipped, so they can pass the stage without waiting for a
+// window.
+func (s *Stage) Wants(r *pipeline.Record) bool {
+	switch {
+	case !r.Eligible() || r.Settled(source):
+		return false
+	case r.ASN != nil:
+		r.Skip(source, ReasonASNKnown)
+		return false
+	}
+	return true
+}
+
 // batchStats counts what happened to one batch, for the debug line and the
 // run counters.
 type batchStats struct {
-	skipped, reused, queried, found, notFound, failed int
+	reused, queried, found, notFound, failed int
 }
 
 // Process looks up every eligible record of b that has no ASN and no
@@ -134,19 +150,15 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	var st batchStats
 	var todo []*pipeline.Record
 	for _, r := range b {
-		switch {
-		case !r.Eligible() || r.Settled(source):
-		case r.ASN != nil:
-			r.Skip(source, ReasonASNKnown)
-			st.skipped++
-		default:
-			if a, ok := s.prefixes.lookup(r.Addr); ok {
-				s.set(r, a)
-				st.reused++
-				continue
-			}
-			todo = append(todo, r)
+		if !s.Wants(r) {
+			continue
 		}
+		if a, ok := s.prefixes.lookup(r.Addr); ok {
+			s.set(r, a)
+			st.reused++
+			continue
+		}
+		todo = append(todo, r)
 	}
 	if len(todo) > 0 {
 		if s.cfg.Mode == ModeDNS {
@@ -158,7 +170,7 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	s.progress.Add(CounterPrefixReuse, int64(st.reused))
 	s.progress.Add(CounterNotFound, int64(st.notFound))
 	s.progress.Add(CounterFailed, int64(st.failed))
-	s.log.DebugContext(ctx, "cymru batch", "batch_size", len(b), "skipped", st.skipped, "prefix_reuse", st.reused,
+	s.log.DebugContext(ctx, "cymru batch", "batch_size", len(b), "prefix_reuse", st.reused,
 		"queried", st.queried, "found", st.found, "not_found", st.notFound, "failed", st.failed)
 	return b, nil
 }
