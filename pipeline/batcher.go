@@ -12,30 +12,16 @@ import (
 // its timer on every element, so a steady trickle would never flush; this
 // one measures age from the first record.
 type batcher struct {
-	w   Window
-	in  chan any
-	out chan any
+	pipe
+	w Window
 }
 
 var _ streams.Flow = (*batcher)(nil)
 
 func newBatcher(w Window) *batcher {
-	b := &batcher{w: w, in: make(chan any), out: make(chan any)}
+	b := &batcher{pipe: newPipe(), w: w}
 	go b.run()
 	return b
-}
-
-func (b *batcher) In() chan<- any  { return b.in }
-func (b *batcher) Out() <-chan any { return b.out }
-
-func (b *batcher) Via(next streams.Flow) streams.Flow {
-	go forward(b.out, next)
-	return next
-}
-
-func (b *batcher) To(sink streams.Sink) {
-	forward(b.out, sink)
-	sink.AwaitCompletion()
 }
 
 func (b *batcher) run() {

@@ -12,31 +12,17 @@ import (
 // merges them with the stage's output. Both outputs close when the input
 // does, so the rejoining flow closes after the stage drained.
 type router struct {
+	pipe   // out: the wanted records, towards the stage
 	sel    Selective
-	in     chan any
-	out    chan any // wanted records, towards the stage
 	around chan any // the others, towards rejoin
 }
 
 var _ streams.Flow = (*router)(nil)
 
 func newRouter(sel Selective) *router {
-	r := &router{sel: sel, in: make(chan any), out: make(chan any), around: make(chan any)}
+	r := &router{pipe: newPipe(), sel: sel, around: make(chan any)}
 	go r.run()
 	return r
-}
-
-func (r *router) In() chan<- any  { return r.in }
-func (r *router) Out() <-chan any { return r.out }
-
-func (r *router) Via(next streams.Flow) streams.Flow {
-	go forward(r.out, next)
-	return next
-}
-
-func (r *router) To(sink streams.Sink) {
-	forward(r.out, sink)
-	sink.AwaitCompletion()
 }
 
 func (r *router) run() {
@@ -65,7 +51,7 @@ func (r *router) run() {
 // rejoin returns the flow that follows the stage: it emits the stage's
 // batches and the records routed around it, as they come.
 func (r *router) rejoin() streams.Flow {
-	j := &joiner{in: make(chan any), out: make(chan any)}
+	j := newPipe()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	for _, src := range []<-chan any{j.in, r.around} {
@@ -83,24 +69,28 @@ func (r *router) rejoin() streams.Flow {
 	return j
 }
 
-// joiner is the flow returned by router.rejoin.
-type joiner struct {
+// pipe is the plumbing of the runtime's own go-streams flows: an inlet,
+// an outlet its owner fills and closes, and the forwarding to whatever
+// follows.
+type pipe struct {
 	in  chan any
 	out chan any
 }
 
-var _ streams.Flow = (*joiner)(nil)
+var _ streams.Flow = pipe{}
 
-func (j *joiner) In() chan<- any  { return j.in }
-func (j *joiner) Out() <-chan any { return j.out }
+func newPipe() pipe { return pipe{in: make(chan any), out: make(chan any)} }
 
-func (j *joiner) Via(next streams.Flow) streams.Flow {
-	go forward(j.out, next)
+func (p pipe) In() chan<- any  { return p.in }
+func (p pipe) Out() <-chan any { return p.out }
+
+func (p pipe) Via(next streams.Flow) streams.Flow {
+	go forward(p.out, next)
 	return next
 }
 
-func (j *joiner) To(sink streams.Sink) {
-	forward(j.out, sink)
+func (p pipe) To(sink streams.Sink) {
+	forward(p.out, sink)
 	sink.AwaitCompletion()
 }
 
