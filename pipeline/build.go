@@ -43,13 +43,23 @@ func Resolve(reg *Registry, f *File) (*Plan, error) {
 		}
 		return Part{ID: c.Key(), Spec: spec, Config: cfg}
 	}
+	if f.Source.Disabled {
+		errs = append(errs, f.Errorf("source.disabled", "the source cannot be disabled: a run needs one"))
+	}
+	if f.Sink.Disabled {
+		errs = append(errs, f.Errorf("sink.disabled", "the sink cannot be disabled: a run needs one"))
+	}
 	p.Source = resolve(KindSource, f.Source, "source")
 	for i, c := range f.Stages {
-		p.Stages = append(p.Stages, resolve(KindStage, c, fmt.Sprintf("stages[%d]", i)))
+		if !c.Disabled {
+			p.Stages = append(p.Stages, resolve(KindStage, c, fmt.Sprintf("stages[%d]", i)))
+		}
 	}
 	p.Sink = resolve(KindSink, f.Sink, "sink")
 	for i, c := range f.SideSinks {
-		p.SideSinks = append(p.SideSinks, resolve(KindSink, c, fmt.Sprintf("side_sinks[%d]", i)))
+		if !c.Disabled {
+			p.SideSinks = append(p.SideSinks, resolve(KindSink, c, fmt.Sprintf("side_sinks[%d]", i)))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

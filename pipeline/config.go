@@ -39,6 +39,10 @@ type Component struct {
 	Type string         `koanf:"type"`
 	ID   string         `koanf:"id"`
 	With map[string]any `koanf:"with"`
+	// Disabled leaves a stage or side sink out of the run, so a shipped
+	// config can run without a provider the operator does not use
+	// (--set stages.greynoise.disabled=true).
+	Disabled bool `koanf:"disabled"`
 }
 
 // Key returns the component's id, defaulting to its type.

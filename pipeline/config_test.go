@@ -269,3 +269,26 @@ func TestRegistryRejectsDuplicates(t *testing.T) {
 		t.Errorf("Add(duplicate) = %v, want already registered", err)
 	}
 }
+
+func TestDisabledComponentsAreLeftOut(t *testing.T) {
+	f, err := pipeline.Load("x.yaml", []byte(goodConfig), pipeline.LoadOptions{Sets: []string{"stages.second.disabled=true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.Resolve(testRegistry(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Stages) != 1 || plan.Stages[0].ID != "pass" {
+		t.Fatalf("stages = %+v, want only the first", plan.Stages)
+	}
+
+	f, err = pipeline.Load("x.yaml", []byte(goodConfig), pipeline.LoadOptions{Sets: []string{"sink.disabled=true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.Resolve(testRegistry(), f)
+	if err == nil || !strings.Contains(err.Error(), "sink.disabled: the sink cannot be disabled") {
+		t.Fatalf("disabling the sink: err = %v, want it refused", err)
+	}
+}
