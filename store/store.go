@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -84,8 +85,20 @@ func Redact(raw string) string {
 	return u.Redacted()
 }
 
+// Options tune OpenWith. The zero value is what Open uses.
+type Options struct {
+	// Tracer, when set, sees every statement sent to PostgreSQL (the bench
+	// command counts them); SQLite ignores it.
+	Tracer pgx.QueryTracer
+}
+
 // Open connects to the database at rawURL and checks that it answers.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
+	return OpenWith(ctx, rawURL, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	t, err := Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -103,6 +116,9 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 			cfg.ConnConfig.RuntimeParams["application_name"] = "cowrie-enrich"
 		}
 		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+		if opts.Tracer != nil {
+			cfg.ConnConfig.Tracer = opts.Tracer
+		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", db.redacted, redactErr(err, rawURL))

@@ -141,7 +141,7 @@ Start with "cowrie-enrich demo", then "cowrie-enrich refresh --ips 0 --db URL".`
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(a.runCmd(), a.refreshCmd(), a.demoCmd(), a.validateCmd(), a.stagesCmd(), a.graphCmd(), a.simulateCmd(), a.migrateCmd(), a.statusCmd(), a.backfillCmd())
+	root.AddCommand(a.runCmd(), a.refreshCmd(), a.demoCmd(), a.validateCmd(), a.stagesCmd(), a.graphCmd(), a.simulateCmd(), a.migrateCmd(), a.statusCmd(), a.backfillCmd(), a.benchCmd())
 	return root
 }
 

@@ -33,6 +33,10 @@ type runRequest struct {
 	verbose   bool
 	progress  string // auto, always or never
 	metrics   string // address of the metrics and live status server; "" = none
+
+	// Set by commands that measure a run (bench), never by flags.
+	observer pipeline.Observer // sees every batch, besides the metrics server
+	storeOpt store.Options
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -223,7 +227,7 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 		p.ReplaceSink("dry-run", s)
 	}
 
-	opts := pipeline.RunOptions{}
+	opts := pipeline.RunOptions{Observer: req.observer}
 	var mon *monitor
 	if req.metrics != "" {
 		mon = newMonitor(plan, env.RunID, env.Progress)
@@ -232,7 +236,7 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 			return pipeline.Summary{}, usageError{err}
 		}
 		defer stopServer()
-		opts.Observer = mon
+		opts.Observer = observers{mon, opts.Observer}
 	}
 
 	stop, err := a.startProgress(req.progress, log, env.Progress)
@@ -286,6 +290,17 @@ func (a *app) execute(ctx context.Context, req runRequest) (pipeline.Summary, er
 	return sum, nil
 }
 
+// observers hands each batch event to every observer set.
+type observers []pipeline.Observer
+
+func (o observers) Observe(e pipeline.BatchEvent) {
+	for _, x := range o {
+		if x != nil {
+			x.Observe(e)
+		}
+	}
+}
+
 // noStore is the database: value of a pipeline that stores nothing (a list
 // enriched into JSON lines): the run opens no database, so it needs none
 // and leaves none behind. --db still gives such a run a database.
@@ -298,7 +313,7 @@ func (a *app) openStore(ctx context.Context, req runRequest, f *pipeline.File, l
 	if strings.TrimSpace(url) == noStore {
 		return nil, nil
 	}
-	db, err := store.Open(ctx, url)
+	db, err := store.OpenWith(ctx, url, req.storeOpt)
 	if err != nil {
 		return nil, err
 	}

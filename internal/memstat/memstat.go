@@ -1,13 +1,17 @@
-// Package memstat reads the process's peak resident memory for benchmarks,
-// which report it next to their throughput figures (Linux only: elsewhere
-// the peak reads as 0).
+// Package memstat reads the process's peak resident memory (Linux only:
+// elsewhere the peak reads as 0) and samples the peak Go heap, for
+// benchmarks, which report both next to their throughput figures.
 package memstat
 
 import (
 	"bufio"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ResetPeakRSS resets the kernel's peak resident set (VmHWM) to the current
@@ -31,4 +35,40 @@ func PeakRSS() uint64 {
 		}
 	}
 	return 0
+}
+
+// heapObjects is the runtime metric of the bytes held by live and
+// not-yet-swept heap objects.
+const heapObjects = "/memory/classes/heap/objects:bytes"
+
+// SampleHeap samples the Go heap every interval until the returned stop
+// function is called; stop returns the largest heap seen. It reads
+// runtime/metrics, which does not stop the world.
+func SampleHeap(interval time.Duration) (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s := []metrics.Sample{{Name: heapObjects}}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if s[0].Value.Kind() == metrics.KindUint64 {
+				if v := s[0].Value.Uint64(); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}
 }

@@ -82,6 +82,8 @@ type Options struct {
 	// WhoisAddr, DNSAddr and GreyNoiseAddr are the loopback host:port
 	// each service listens on; empty picks a free port.
 	WhoisAddr, DNSAddr, GreyNoiseAddr string
+	// Networks is the simulated internet; nil means Networks().
+	Networks []Network
 }
 
 // Services are the running simulated providers: Team Cymru's bulk whois
@@ -103,7 +105,10 @@ func Start(dir string, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	nets := Networks()
+	nets := opts.Networks
+	if nets == nil {
+		nets = Networks()
+	}
 	var geo []geolite.Network
 	var routes []cymru.Route
 	for _, n := range nets {

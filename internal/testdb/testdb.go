@@ -21,6 +21,17 @@ const EnvPostgres = "COWRIE_ENRICH_TEST_POSTGRES"
 // EnvRedis names the variable holding the Redis URL tests use.
 const EnvRedis = "COWRIE_ENRICH_TEST_REDIS"
 
+// RedisURL returns the URL of the test Redis server. A missing server
+// fails the test: run ./scripts/test, which starts one.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(EnvRedis)
+	if u == "" {
+		t.Fatalf("%s is not set: run ./scripts/test (it starts PostgreSQL and Redis) or export %s=redis://host:6379/0", EnvRedis, EnvRedis)
+	}
+	return u
+}
+
 // PostgresURL returns the URL of a new, empty schema on the test server;
 // the URL's search_path points at it. The schema is dropped when the test
 // ends. A missing server fails the test: run ./scripts/test, which starts one.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,14 +21,7 @@ import (
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // redisURL returns the test Redis URL; a missing server fails the test.
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv(testdb.EnvRedis)
-	if u == "" {
-		t.Fatalf("%s is not set: run ./scripts/test (it starts PostgreSQL and Redis) or export %s=redis://host:6379/0", testdb.EnvRedis, testdb.EnvRedis)
-	}
-	return u
-}
+func redisURL(t testing.TB) string { t.Helper(); return testdb.RedisURL(t) }
 
 // keyPrefix returns a key prefix of the test's own and deletes its keys
 // when the test ends.

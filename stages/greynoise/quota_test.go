@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -27,14 +26,7 @@ func randomKey(t *testing.T) secret {
 	return secret("test-" + hex.EncodeToString(b[:]))
 }
 
-func redisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv(testdb.EnvRedis)
-	if u == "" {
-		t.Fatalf("%s is not set: run ./scripts/test (it starts PostgreSQL and Redis) or export %s=redis://host:6379/0", testdb.EnvRedis, testdb.EnvRedis)
-	}
-	return u
-}
+func redisURL(t testing.TB) string { t.Helper(); return testdb.RedisURL(t) }
 
 // twoRuns runs two stage instances at once, built by newEnv and mutate,
 // against one fake whose own quota equals the configured one, and checks
