@@ -81,8 +81,9 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage  = (*Stage)(nil)
-	_ pipeline.Closer = (*Stage)(nil)
+	_ pipeline.Stage     = (*Stage)(nil)
+	_ pipeline.Selective = (*Stage)(nil)
+	_ pipeline.Closer    = (*Stage)(nil)
 )
 
 // New builds the stage: it reads a file: key and prepares the HTTP client
@@ -163,15 +164,8 @@ type stats struct{ hits, notFound, failed, skipped atomic.Int64 }
 // marks those that will not be asked.
 func (s *Stage) candidates(b pipeline.Batch) []*pipeline.Record {
 	var out []*pipeline.Record
-	spent := s.exhausted()
 	for _, r := range b {
-		switch {
-		case !r.Eligible() || r.Settled(source):
-		case s.api == APICommunity && !r.Addr.Is4():
-			r.Skip(source, ReasonIPv6)
-		case spent:
-			r.Skip(source, ReasonQuota)
-		default:
+		if s.Wants(r) {
 			out = append(out, r)
 		}
 	}
@@ -179,6 +173,25 @@ func (s *Stage) candidates(b pipeline.Batch) []*pipeline.Record {
 	// worth knowing about.
 	slices.SortStableFunc(out, func(a, b *pipeline.Record) int { return cmp.Compare(b.Sessions, a.Sessions) })
 	return out
+}
+
+// Wants reports whether r is to be looked up: eligible, not answered yet
+// (by the cache), an address the API covers, and quota left for today.
+// It marks the addresses and days the API cannot serve as skipped, so
+// they, like answered ones, pass the stage without waiting behind its
+// rate limit.
+func (s *Stage) Wants(r *pipeline.Record) bool {
+	switch {
+	case !r.Eligible() || r.Settled(source):
+		return false
+	case s.api == APICommunity && !r.Addr.Is4():
+		r.Skip(source, ReasonIPv6)
+		return false
+	case s.exhausted():
+		r.Skip(source, ReasonQuota)
+		return false
+	}
+	return true
 }
 
 // lookupEach asks the Community API about each record, concurrency
