@@ -43,6 +43,7 @@ type Stage struct {
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Committer = (*Stage)(nil)
+	_ pipeline.Parallel  = (*Stage)(nil)
 	_ pipeline.Closer    = (*Stage)(nil)
 )
 
@@ -69,6 +70,10 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	return s, nil
 }
+
+// Parallelism is the number of batches looked up at once; Process is
+// safe for concurrent use.
+func (s *Stage) Parallelism() int { return s.cfg.Concurrency }
 
 // hit is a fresh answer and the tier it came from.
 type hit struct {

@@ -19,6 +19,7 @@ ttl: {maxmind: 168h, cymru: 2160h, greynoise: 168h}
 negative_ttl: 24h
 key_prefix: cowrie:enrichment
 timeout: 2s
+concurrency: 2
 `, DefaultConfig, New)
 
 // Config holds the stage's options. Every tier is optional: an empty
@@ -38,6 +39,10 @@ type Config struct {
 	KeyPrefix string `koanf:"key_prefix"`
 	// Timeout bounds each Redis round trip.
 	Timeout time.Duration `koanf:"timeout"`
+	// Concurrency is the number of batches looked up at once: a batch
+	// spends most of its time waiting on Redis and the database, so a
+	// second one in flight keeps the stage from pacing the run.
+	Concurrency int `koanf:"concurrency"`
 }
 
 // TTL is the freshness limit of each source's answers.
@@ -56,6 +61,7 @@ func DefaultConfig() *Config {
 		NegativeTTL: 24 * time.Hour,
 		KeyPrefix:   "cowrie:enrichment",
 		Timeout:     2 * time.Second,
+		Concurrency: 2,
 	}
 }
 
@@ -72,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("timeout %v: %w", c.Timeout, ErrTimeout)
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: %w", c.Concurrency, ErrConcurrency)
 	}
 	if c.KeyPrefix == "" || strings.ContainsAny(c.KeyPrefix, " \t\r\n") {
 		return fmt.Errorf("key_prefix %q: %w", c.KeyPrefix, ErrKeyPrefix)

@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero cymru ttl", edit: func(c *Config) { c.TTL.Cymru = 0 }, err: ErrTTL, errContains: "ttl.cymru 0s"},
 		{name: "negative negative_ttl", edit: func(c *Config) { c.NegativeTTL = -time.Hour }, err: ErrTTL, errContains: "negative_ttl -1h0m0s"},
 		{name: "zero timeout", edit: func(c *Config) { c.Timeout = 0 }, err: ErrTimeout, errContains: "timeout 0s"},
+		{name: "zero concurrency", edit: func(c *Config) { c.Concurrency = 0 }, err: ErrConcurrency, errContains: "concurrency 0"},
 		{name: "empty prefix", edit: func(c *Config) { c.KeyPrefix = "" }, err: ErrKeyPrefix, errContains: "key_prefix"},
 		{name: "prefix with space", edit: func(c *Config) { c.KeyPrefix = "a b" }, err: ErrKeyPrefix, errContains: `"a b"`},
 		{name: "bad redis url keeps the password out", edit: func(c *Config) { c.RedisURL = "http://user:hunter2@host" }, err: ErrRedisURL, errContains: "redis://"},

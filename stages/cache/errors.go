@@ -11,6 +11,8 @@ var (
 	ErrTTL = errors.New("ttl must be positive")
 	// ErrTimeout means the Redis timeout is zero or negative.
 	ErrTimeout = errors.New("timeout must be positive")
+	// ErrConcurrency rejects a concurrency below 1.
+	ErrConcurrency = errors.New("concurrency must be at least 1")
 	// ErrKeyPrefix means the Redis key prefix is empty or has a space.
 	ErrKeyPrefix = errors.New("key_prefix must be non-empty and without spaces")
 	// ErrRedisURL means redis_url does not parse.
