@@ -84,8 +84,9 @@ type Window struct {
 // records are durable: a queue source acknowledging its entries, the cache
 // writing fresh answers through to its tiers. Committed is called with
 // every batch the main sink committed (the source first, then the stages,
-// before the side sinks see it). An error is logged and never fails the
-// run: the records are already safe.
+// before the side sinks see it), in commit order, on a goroutine of its
+// own: it may run while the sink writes the next batch. An error is logged
+// and never fails the run: the records are already safe.
 type Committer interface {
 	Committed(ctx context.Context, b Batch) error
 }

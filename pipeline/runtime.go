@@ -251,10 +251,20 @@ func (r *run) stage(ctx context.Context, st node[Stage]) flow.MapFunction[Batch,
 // committed records.
 func (r *run) sink(ctx context.Context) streams.Sink {
 	s := &sinkNode{in: make(chan any), done: make(chan struct{})}
+	// The after-commit steps of a batch run on their own goroutine while
+	// the sink writes the next batch; the channel's buffer lets the sink
+	// run one batch ahead, and they still see batches in commit order.
+	committed := make(chan Batch, 1)
+	afterDone := make(chan struct{})
+	go func() {
+		defer close(afterDone)
+		r.afterCommit(ctx, committed)
+	}()
 	go func() {
 		defer close(s.done)
+		defer func() { <-afterDone }()
+		defer close(committed)
 		failed := false
-		warned := map[string]bool{}
 		for el := range s.in {
 			b := el.(Batch)
 			if len(b) == 0 || failed {
@@ -279,28 +289,39 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 					r.rejected.Add(1)
 				}
 			}
-			committers := append([]node[any]{{id: r.p.source.id, kind: KindSource, c: r.p.source.c}}, r.p.stageNodes()...)
-			for _, n := range committers {
-				c, ok := n.c.(Committer)
-				if !ok {
-					continue
-				}
-				err := protect(func() error { return c.Committed(ctx, b) })
-				if err != nil && !warned[n.id] {
-					warned[n.id] = true
-					r.p.logger.Warn("after-commit step failed; the run goes on", string(n.kind), n.id, "err", err)
-				}
-			}
-			for _, side := range r.p.sideSinks {
-				err := protect(func() error { return side.c.Write(ctx, b) })
-				if err != nil && !warned[side.id] {
-					warned[side.id] = true
-					r.p.logger.Warn("side sink write failed; the run goes on", "sink", side.id, "err", err)
-				}
-			}
+			committed <- b
 		}
 	}()
 	return s
+}
+
+// afterCommit hands every committed batch to the source and stages that
+// act after a commit (Committer), then to the side sinks. Their failures
+// are warned about once each and never fail the run: the records are
+// already safe.
+func (r *run) afterCommit(ctx context.Context, committed <-chan Batch) {
+	warned := map[string]bool{}
+	committers := append([]node[any]{{id: r.p.source.id, kind: KindSource, c: r.p.source.c}}, r.p.stageNodes()...)
+	for b := range committed {
+		for _, n := range committers {
+			c, ok := n.c.(Committer)
+			if !ok {
+				continue
+			}
+			err := protect(func() error { return c.Committed(ctx, b) })
+			if err != nil && !warned[n.id] {
+				warned[n.id] = true
+				r.p.logger.Warn("after-commit step failed; the run goes on", string(n.kind), n.id, "err", err)
+			}
+		}
+		for _, side := range r.p.sideSinks {
+			err := protect(func() error { return side.c.Write(ctx, b) })
+			if err != nil && !warned[side.id] {
+				warned[side.id] = true
+				r.p.logger.Warn("side sink write failed; the run goes on", "sink", side.id, "err", err)
+			}
+		}
+	}
 }
 
 // stageNodes returns the stages as untyped nodes.
