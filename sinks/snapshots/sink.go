@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
@@ -82,11 +84,17 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 	var n int64
 	switch s.db.Dialect {
 	case store.Postgres:
-		tag, err := s.db.Pool.Exec(ctx, s.q, ips)
+		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, NestedLoopsOnly); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, s.q, ips)
+			n = tag.RowsAffected()
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("snapshots: fill sessions: %w", err)
 		}
-		n = tag.RowsAffected()
 	default:
 		doc, err := json.Marshal(ips)
 		if err != nil {
