@@ -116,6 +116,13 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 			cfg.ConnConfig.RuntimeParams["application_name"] = "cowrie-enrich"
 		}
 		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+		// JIT compiles a statement when its estimated cost is high, which
+		// the per-batch statements reach through the planner's estimates:
+		// compiling then took a second of a 0.25 s statement. A URL's own
+		// jit setting wins.
+		if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+			cfg.ConnConfig.RuntimeParams["jit"] = "off"
+		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer
 		}
