@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,42 +16,51 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// PostgreSQL writes each table with one statement per batch whose values
-// are arrays, so a batch costs a handful of round trips whatever its size.
+// PostgreSQL receives a batch's rows with one binary COPY into a
+// temporary table that the session keeps (emptied at every commit), and
+// writes every table with one set-based statement per batch, so a batch
+// costs a handful of round trips whatever its size. COPY streams: the
+// server parses the JSON of the rows already sent while the sink encodes
+// the next ones.
+
+// pgBatchTable holds the batch's rows for pgIPUpsert, one table per
+// session. It is referenced as pg_temp.<name>, so a permanent table of the
+// same name cannot stand in for it.
+const pgBatchTable = "cowrie_enrich_ip_batch"
+
+var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "session_count", "enrichment", "enriched", "ip_type"}
+
+// pgBegin takes the writer lock and creates the session's batch table the
+// first time, in one round trip (no parameters: the simple protocol allows
+// several statements). Creating it inside the transaction keeps it working
+// behind a transaction-pooling proxy. JIT is off: the statements are short,
+// and compiling the first batch's recount took longer than running it.
+var pgBegin = `SET LOCAL jit = off;
+SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
+CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
+    last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
 
 var pgASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
-SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, 0, 0, '{}', $5, $5
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(asn, org, country, registry, n)
+SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, u.ips, u.sessions, '{}', $5, $5
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::bigint[])
+    WITH ORDINALITY AS u(asn, org, country, registry, ips, sessions, n)
 ORDER BY u.n
 ` + asnConflict
 
-// pgIPUpsert upserts the batch and returns, per ASN, how its address and
-// session counts change: rows leaving an ASN count against it, rows
-// arriving for it (or staying with new session counts) for it. Every CTE
-// reads the snapshot from before the INSERT, so "old" holds the rows as
-// they were. The enrichment column is JSONB on our schema and may be JSON
-// on upstream's; both cast to and from jsonb on assignment, so one
-// statement fits both.
-var pgIPUpsert = `WITH batch AS (
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::bool[], $9::text[])
-        AS u(ip, asn, first_seen, last_seen, sessions, doc, enriched, ip_type)
-), old AS (
-    SELECT i.current_asn, i.session_count FROM ip_inventory i JOIN batch b ON i.ip_address = b.ip
-), up AS (
-    INSERT INTO ip_inventory AS t ` + ipColumns + `
-    SELECT b.ip, b.asn, CASE WHEN b.asn IS NOT NULL THEN $8::timestamptz END, b.first_seen, b.last_seen, b.sessions,
-        b.doc::jsonb, CASE WHEN b.enriched THEN $8::timestamptz END, $8::timestamptz, $8::timestamptz,
-        CASE WHEN b.ip_type = '' THEN ARRAY[]::text[] ELSE ARRAY[b.ip_type] END
-    FROM batch b
-    ` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
-        || excluded.enrichment::jsonb`, `'{}'::text[]`) + `
-    RETURNING t.current_asn, t.session_count
-), delta AS (
-    SELECT current_asn AS asn, -1 AS ips, -COALESCE(session_count, 0)::bigint AS sessions FROM old WHERE current_asn IS NOT NULL
-    UNION ALL
-    SELECT current_asn, 1, COALESCE(session_count, 0)::bigint FROM up WHERE current_asn IS NOT NULL
-)
-SELECT asn::bigint, sum(ips)::bigint, sum(sessions)::bigint FROM delta GROUP BY asn`
+// pgExisting reads what the counters need of the stored rows; the
+// addresses' primary key finds them whatever the size of the table.
+const pgExisting = `SELECT ip_address, current_asn, session_count FROM ip_inventory WHERE ip_address = ANY($1::text[])`
+
+// pgIPUpsert writes the staged rows. The enrichment column is JSONB on our
+// schema and may be JSON on upstream's; both cast to and from jsonb on
+// assignment, so one statement fits both.
+var pgIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
+SELECT b.ip, b.current_asn, CASE WHEN b.current_asn IS NOT NULL THEN $1::timestamptz END, b.first_seen, b.last_seen,
+    b.session_count, b.enrichment, CASE WHEN b.enriched THEN $1::timestamptz END, $1::timestamptz, $1::timestamptz,
+    CASE WHEN b.ip_type = '' THEN ARRAY[]::text[] ELSE ARRAY[b.ip_type] END
+FROM pg_temp.` + pgBatchTable + ` AS b
+` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
+    || excluded.enrichment::jsonb`, `'{}'::text[]`)
 
 const pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
 FROM unnest($1::text[]) AS b(ip)
@@ -98,7 +108,7 @@ func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", writerLockKey); err != nil {
+	if _, err := tx.Exec(ctx, pgBegin); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("take writer lock: %w", err)
 	}
@@ -134,62 +144,107 @@ func (b *pgBackend) connError(err error) bool {
 func (b *pgBackend) reset() { b.pool.Reset() }
 
 type pgTx struct {
-	tx   pgx.Tx
-	fill []string
+	tx     pgx.Tx
+	fill   []string
+	staged bool // the batch table holds rows of this transaction
 }
 
-func (t *pgTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error) {
-	asns := asnRows(rows)
-	if len(asns) > 0 {
-		nums := make([]int64, len(asns))
-		orgs := make([]string, len(asns))
-		countries := make([]string, len(asns))
-		registries := make([]string, len(asns))
-		for i, a := range asns {
-			nums[i], orgs[i], countries[i], registries[i] = a.number, a.org, a.country, a.registry
+// stage copies rows into the batch table, encoding each one's enrichment
+// as pgx sends the rows before it.
+func (t *pgTx) stage(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error) {
+	if t.staged {
+		// Only a transaction writing rows one at a time stages twice.
+		if _, err := t.tx.Exec(ctx, "DELETE FROM pg_temp."+pgBatchTable); err != nil {
+			return nil, nil, err
 		}
-		if _, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now); err != nil {
+	}
+	src := &pgCopySource{enc: encoding{rows: rows}, now: now}
+	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", pgBatchTable}, pgBatchColumns, src); err != nil {
+		return nil, nil, err
+	}
+	t.staged = true
+	return src.enc.kept, src.enc.refused, nil
+}
+
+// pgCopySource feeds COPY the rows that encode. pgx reads it on its own
+// goroutine and returns from CopyFrom only after that goroutine is done.
+type pgCopySource struct {
+	enc  encoding
+	now  time.Time
+	cur  *row
+	vals [8]any
+}
+
+func (c *pgCopySource) Next() bool {
+	c.cur = c.enc.next()
+	return c.cur != nil
+}
+
+func (c *pgCopySource) Values() ([]any, error) {
+	w := c.cur
+	var asn *int64
+	if w.asn != nil {
+		asn = &w.asn.Number
+	}
+	first, last := c.now, c.now
+	if w.sessions > 0 {
+		first, last = w.first, w.last
+	}
+	c.vals = [8]any{w.ip, asn, first, last, w.sessions, w.docJSON, w.enriched, w.ipType}
+	return c.vals[:], nil
+}
+
+func (c *pgCopySource) Err() error { return nil }
+
+func (t *pgTx) existing(ctx context.Context, rows []*row) (map[string]stored, error) {
+	rs, err := t.tx.Query(ctx, pgExisting, addresses(rows))
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := make(map[string]stored)
+	for rs.Next() {
+		var ip string
+		s := stored{found: true}
+		if err := rs.Scan(&ip, &s.asn, &s.sessions); err != nil {
 			return nil, err
 		}
+		out[ip] = s
 	}
+	return out, rs.Err()
+}
 
-	ips := make([]string, len(rows))
-	rowASNs := make([]*int64, len(rows))
-	firsts := make([]time.Time, len(rows))
-	lasts := make([]time.Time, len(rows))
-	sessions := make([]int64, len(rows))
-	docs := make([]string, len(rows))
-	enriched := make([]bool, len(rows))
-	ipTypes := make([]string, len(rows))
-	for i, w := range rows {
-		ips[i], docs[i], enriched[i], ipTypes[i] = w.ip, string(w.docJSON), w.enriched, w.ipType
-		if w.asn != nil {
-			rowASNs[i] = &w.asn.Number
-		}
-		firsts[i], lasts[i] = now, now
-		if w.sessions > 0 {
-			firsts[i], lasts[i], sessions[i] = w.first, w.last, w.sessions
-		}
+func (t *pgTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error {
+	if len(asns) == 0 {
+		return nil
 	}
-	rs, err := t.tx.Query(ctx, pgIPUpsert, ips, rowASNs, firsts, lasts, sessions, docs, enriched, now, ipTypes)
-	if err != nil {
-		return nil, err
+	nums := make([]int64, len(asns))
+	orgs := make([]string, len(asns))
+	countries := make([]string, len(asns))
+	registries := make([]string, len(asns))
+	ips := make([]int64, len(asns))
+	sessions := make([]int64, len(asns))
+	for i, a := range asns {
+		nums[i], orgs[i], countries[i], registries[i], ips[i], sessions[i] = a.number, a.org, a.country, a.registry, a.ips, a.sessions
 	}
-	deltas, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (asnDelta, error) {
-		var d asnDelta
-		err := r.Scan(&d.asn, &d.ips, &d.sessions)
-		return d, err
-	})
-	if err != nil {
-		return nil, err
-	}
+	_, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now, ips, sessions)
+	return err
+}
 
+func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows []*row, _ map[string]stored) error {
+	if _, err := t.tx.Exec(ctx, pgIPUpsert, now); err != nil {
+		return err
+	}
+	if len(t.fill) == 0 {
+		return nil
+	}
+	ips := addresses(rows)
 	for _, q := range t.fill {
 		if _, err := t.tx.Exec(ctx, q, ips); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return deltas, nil
+	return nil
 }
 
 func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {

@@ -3,10 +3,12 @@ package inventory
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -124,19 +126,17 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 			s.logger.Warn("row refused by the database, kept as dead letter", "ip", rf.row.ip, "err", rf.err)
 		}
 	}
-	s.logger.Debug("batch committed", "batch_size", len(b), "rows", len(p.rows)+len(p.invalid)-len(refused),
+	s.logger.Debug("batch committed", "batch_size", len(b), "rows", len(p.rows)-len(refused),
 		"refused", len(refused), "rejected", len(p.dead), "elapsed", time.Since(start))
 	return nil
 }
 
-// plan is a batch prepared for writing: one row per address, the dead
-// letters of records earlier stages rejected, and the rows refused before
-// reaching the database.
+// plan is a batch prepared for writing: one row per address and the dead
+// letters of records earlier stages rejected.
 type plan struct {
-	now     time.Time
-	rows    []*row
-	dead    []deadLetter
-	invalid []refusal // rows refused before reaching the database
+	now  time.Time
+	rows []*row
+	dead []deadLetter
 }
 
 // row is what one batch writes for one address. Several records of the
@@ -152,7 +152,7 @@ type row struct {
 	enriched bool
 	ipType   string // the classification's type; "" keeps the stored ip_types
 	doc      map[string]any
-	docJSON  []byte
+	docJSON  []byte // doc encoded, once the row is staged
 	records  []*pipeline.Record
 }
 
@@ -184,12 +184,17 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 			p.dead = append(p.dead, newDeadLetter(r.ErrStage, r.Raw, r.Err))
 			continue
 		}
+		doc := Document(r, Meta(r, s.runID, s.name, p.now))
 		ip := r.IP()
 		w := byIP[ip]
 		if w == nil {
-			w = &row{ip: ip, doc: make(map[string]any)}
+			// Document returns a new map, so the first record's becomes the
+			// row's and later records of the address are merged into it.
+			w = &row{ip: ip, doc: doc}
 			byIP[ip] = w
 			p.rows = append(p.rows, w)
+		} else {
+			maps.Copy(w.doc, doc)
 		}
 		w.records = append(w.records, r)
 		if r.ASN != nil {
@@ -203,25 +208,55 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 		if c, ok := r.Enrichment[ipClassification].(classified); ok {
 			w.ipType = c.ClassifiedType()
 		}
-		for k, v := range Document(r, Meta(r, s.runID, s.name, p.now)) {
-			w.doc[k] = v
-		}
 	}
-	// A stage value that does not marshal to JSON is a bug in that stage;
-	// it costs the row (kept as a dead letter), not the run.
-	rows := p.rows[:0]
-	for _, w := range p.rows {
-		b, err := json.Marshal(w.doc)
-		if err != nil {
-			err = fmt.Errorf("encode enrichment: %w", err)
-			p.invalid = append(p.invalid, refusal{row: w, err: err})
+	return p
+}
+
+// encode sets w.docJSON. A stage value that does not marshal to JSON is a
+// bug in that stage; it costs the row (kept as a dead letter), not the run.
+func (w *row) encode() error {
+	if w.docJSON != nil {
+		return nil
+	}
+	b, err := json.Marshal(w.doc)
+	if err != nil {
+		return fmt.Errorf("encode enrichment: %w", err)
+	}
+	w.docJSON = b
+	return nil
+}
+
+// encoding walks rows, encoding each one's enrichment as it goes (so a
+// backend can encode while the database works on the rows before), and
+// keeps the refusals of those that do not encode.
+type encoding struct {
+	rows    []*row
+	kept    []*row
+	refused []refusal
+}
+
+// next returns the next row that encodes, or nil after the last.
+func (e *encoding) next() *row {
+	for len(e.rows) > 0 {
+		w := e.rows[0]
+		e.rows = e.rows[1:]
+		if err := w.encode(); err != nil {
+			e.refused = append(e.refused, refusal{row: w, err: err})
 			continue
 		}
-		w.docJSON = b
-		rows = append(rows, w)
+		e.kept = append(e.kept, w)
+		return w
 	}
-	p.rows = rows
-	return p
+	return nil
+}
+
+// addresses returns the rows' addresses.
+func addresses(rows []*row) []string {
+	ips := make([]string, len(rows))
+	for i, w := range rows {
+		ips[i] = w.ip
+	}
+	return ips
 }
 
 // deadLetters returns the dead letters of the row's records refused by
@@ -271,33 +306,29 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 	// cancelled, or the connection would stay in a transaction.
 	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 
-	refused := slices.Clone(p.invalid)
-	var deltas []asnDelta
-	dead := slices.Clone(p.dead)
-	for _, rf := range p.invalid {
-		dead = append(dead, rf.row.deadLetters(rf.err)...)
-	}
+	var done outcome
 	if !oneByOne {
-		if len(p.rows) > 0 {
-			if deltas, err = tx.upsert(ctx, p.now, p.rows); err != nil {
-				return nil, err
-			}
+		if done, err = s.upsert(ctx, tx, p.now, p.rows); err != nil {
+			return nil, err
 		}
 	} else {
 		for _, w := range p.rows {
-			d, err := s.upsertOne(ctx, tx, p.now, w)
+			o, err := s.upsertOne(ctx, tx, p.now, w)
 			if err == nil {
-				deltas = append(deltas, d...)
+				done.add(o)
 				continue
 			}
 			if ctx.Err() != nil || !s.db.dataError(err) {
 				return nil, err
 			}
-			refused = append(refused, refusal{row: w, err: err})
-			dead = append(dead, w.deadLetters(err)...)
+			done.refused = append(done.refused, refusal{row: w, err: err})
 		}
 	}
-	recount, apply := s.splitDeltas(deltas)
+	dead := slices.Clone(p.dead)
+	for _, rf := range done.refused {
+		dead = append(dead, rf.row.deadLetters(rf.err)...)
+	}
+	recount, apply := done.counts()
 	if err := tx.countASNs(ctx, recount); err != nil {
 		return nil, fmt.Errorf("count ASN rows: %w", err)
 	}
@@ -315,23 +346,86 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 		s.exact[a] = true
 	}
 	s.mu.Unlock()
-	return refused, nil
+	return done.refused, nil
+}
+
+// outcome is what upserting rows leaves for the end of the transaction:
+// the rows refused before reaching the database, the ASNs whose counters
+// are recounted once every row is written, and the counter changes not
+// yet applied.
+type outcome struct {
+	refused []refusal
+	recount []int64
+	pending []asnDelta
+}
+
+func (o *outcome) add(other outcome) {
+	o.refused = append(o.refused, other.refused...)
+	o.recount = append(o.recount, other.recount...)
+	o.pending = append(o.pending, other.pending...)
+}
+
+// counts returns the ASNs to recount, each once and in ascending order,
+// and the pending changes added up per ASN (the order rows are locked in),
+// leaving out those that cancel out.
+func (o *outcome) counts() (recount []int64, apply []asnDelta) {
+	recount = slices.Compact(slices.Sorted(slices.Values(o.recount)))
+	for _, d := range sumDeltas(o.pending) {
+		if d.ips != 0 || d.sessions != 0 {
+			apply = append(apply, d)
+		}
+	}
+	return recount, apply
+}
+
+// upsert writes rows in tx. It stages them (encoding their enrichment),
+// reads what is stored for their addresses, works out how the ASN counters
+// change, writes the ASN rows with the changes of the ASNs already exact
+// in this run folded in, and then the rows (and their sessions). The other
+// ASNs are recounted, and the changes of ASNs the rows leave applied, at
+// the end of the transaction.
+func (s *Sink) upsert(ctx context.Context, tx batchTx, now time.Time, rows []*row) (outcome, error) {
+	var o outcome
+	if len(rows) == 0 {
+		return o, nil
+	}
+	rows, refused, err := tx.stage(ctx, now, rows)
+	o.refused = refused
+	if err != nil || len(rows) == 0 {
+		return o, err
+	}
+	old, err := tx.existing(ctx, rows)
+	if err != nil {
+		return o, err
+	}
+	var deltas []asnDelta
+	for _, w := range rows {
+		deltas = append(deltas, rowDeltas(old[w.ip], w)...)
+	}
+	var apply []asnDelta
+	o.recount, apply = s.splitDeltas(deltas)
+	asns, pending := asnRows(rows, apply)
+	o.pending = pending
+	if err := tx.upsertASNs(ctx, now, asns); err != nil {
+		return o, err
+	}
+	return o, tx.upsertIPs(ctx, now, rows, old)
 }
 
 // upsertOne writes one row under a savepoint, so that a refused row leaves
 // the transaction usable for the next one.
-func (s *Sink) upsertOne(ctx context.Context, tx batchTx, now time.Time, w *row) ([]asnDelta, error) {
+func (s *Sink) upsertOne(ctx context.Context, tx batchTx, now time.Time, w *row) (outcome, error) {
 	if err := tx.exec(ctx, "SAVEPOINT inventory_row"); err != nil {
-		return nil, err
+		return outcome{}, err
 	}
-	deltas, err := tx.upsert(ctx, now, []*row{w})
+	o, err := s.upsert(ctx, tx, now, []*row{w})
 	if err != nil {
 		if rbErr := tx.exec(ctx, "ROLLBACK TO SAVEPOINT inventory_row"); rbErr != nil {
-			return nil, errors.Join(err, rbErr)
+			return outcome{}, errors.Join(err, rbErr)
 		}
-		return nil, err
+		return outcome{}, err
 	}
-	return deltas, tx.exec(ctx, "RELEASE SAVEPOINT inventory_row")
+	return o, tx.exec(ctx, "RELEASE SAVEPOINT inventory_row")
 }
 
 // backend is one database dialect's way of writing a plan.
@@ -354,10 +448,18 @@ type backend interface {
 
 // batchTx is an open transaction of a backend.
 type batchTx interface {
-	// upsert writes the ASN rows, the IP rows and (when configured) the
-	// sessions' source_ip of rows; it returns how the ASN counters change:
-	// the rows' new ASNs gain, the ones they leave lose.
-	upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error)
+	// stage readies rows for upsertIPs, encoding their enrichment, and
+	// returns those it kept and the refusals of those whose enrichment does
+	// not encode.
+	stage(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error)
+	// existing returns what is stored for the rows' addresses, by address.
+	existing(ctx context.Context, rows []*row) (map[string]stored, error)
+	// upsertASNs writes the ASN rows, adding each one's delta to its
+	// counters.
+	upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error
+	// upsertIPs writes the staged rows (old: what existing returned for
+	// them) and, when configured, fills their sessions.
+	upsertIPs(ctx context.Context, now time.Time, rows []*row, old map[string]stored) error
 	// countASNs recomputes unique_ip_count and total_session_count of asns
 	// from ip_inventory.
 	countASNs(ctx context.Context, asns []int64) error
@@ -370,16 +472,50 @@ type batchTx interface {
 	rollback(ctx context.Context) error
 }
 
+// stored is what the sink needs of an existing ip_inventory row.
+// enrichment is read only where the sink merges JSON itself (SQLite).
+type stored struct {
+	found      bool
+	enrichment sql.NullString
+	asn        sql.NullInt64
+	sessions   sql.NullInt64
+}
+
+// rowDeltas is how writing w changes ASN counters, given the row as stored
+// (the same rules as ipConflict: a missing ASN or session count keeps the
+// stored one).
+func rowDeltas(old stored, w *row) []asnDelta {
+	var out []asnDelta
+	if old.found && old.asn.Valid {
+		out = append(out, asnDelta{asn: old.asn.Int64, ips: -1, sessions: -old.sessions.Int64})
+	}
+	newASN, sessions := old.asn, w.sessions
+	if w.asn != nil {
+		newASN = sql.NullInt64{Int64: w.asn.Number, Valid: true}
+	}
+	if w.sessions <= 0 && old.found {
+		sessions = old.sessions.Int64
+	}
+	if newASN.Valid {
+		out = append(out, asnDelta{asn: newASN.Int64, ips: 1, sessions: sessions})
+	}
+	return out
+}
+
 // asnRow is one asn_inventory row to ensure, with the first non-empty
-// organisation data the batch offers for it.
+// organisation data the batch offers for it and the change of its
+// counters to apply with it.
 type asnRow struct {
 	number                 int64
 	org, country, registry string
+	ips, sessions          int64
 }
 
 // asnRows returns the ASN rows rows point at, in ascending order so that
-// concurrent writers lock them in the same order.
-func asnRows(rows []*row) []asnRow {
+// concurrent writers lock them in the same order, with the deltas of apply
+// folded into their rows; the deltas of other ASNs (those the rows leave)
+// are returned as pending.
+func asnRows(rows []*row, apply []asnDelta) (asns []asnRow, pending []asnDelta) {
 	byNum := make(map[int64]*asnRow)
 	for _, w := range rows {
 		for _, a := range w.asns {
@@ -393,12 +529,19 @@ func asnRows(rows []*row) []asnRow {
 			e.registry = cmp.Or(e.registry, a.Registry)
 		}
 	}
-	out := make([]asnRow, 0, len(byNum))
-	for _, e := range byNum {
-		out = append(out, *e)
+	for _, d := range apply {
+		if e := byNum[d.asn]; e != nil {
+			e.ips, e.sessions = d.ips, d.sessions
+			continue
+		}
+		pending = append(pending, d)
 	}
-	slices.SortFunc(out, func(a, b asnRow) int { return cmp.Compare(a.number, b.number) })
-	return out
+	asns = make([]asnRow, 0, len(byNum))
+	for _, e := range byNum {
+		asns = append(asns, *e)
+	}
+	slices.SortFunc(asns, func(a, b asnRow) int { return cmp.Compare(a.number, b.number) })
+	return asns, pending
 }
 
 // fills returns the statements that fill the sessions of a batch's
@@ -421,30 +564,34 @@ type asnDelta struct {
 	asn, ips, sessions int64
 }
 
-// splitDeltas adds up the deltas per ASN, in ascending ASN order (the
-// order rows are locked in), and splits the touched ASNs into those to
-// recount (not yet exact in this run) and the deltas of the others,
-// leaving out ASNs whose counters do not change.
+// splitDeltas adds up the deltas per ASN and splits the touched ASNs
+// into those to recount (not yet exact in this run) and the deltas of the
+// others, leaving out ASNs whose counters do not change.
 func (s *Sink) splitDeltas(deltas []asnDelta) (recount []int64, apply []asnDelta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sum := range sumDeltas(deltas) {
+		switch {
+		case !s.exact[sum.asn]:
+			recount = append(recount, sum.asn)
+		case sum.ips != 0 || sum.sessions != 0:
+			apply = append(apply, sum)
+		}
+	}
+	return recount, apply
+}
+
+// sumDeltas adds up the deltas per ASN, in ascending ASN order.
+func sumDeltas(deltas []asnDelta) []asnDelta {
 	sums := map[int64]asnDelta{}
 	for _, d := range deltas {
 		sum := sums[d.asn]
 		sum.asn, sum.ips, sum.sessions = d.asn, sum.ips+d.ips, sum.sessions+d.sessions
 		sums[d.asn] = sum
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for asn, sum := range sums {
-		switch {
-		case !s.exact[asn]:
-			recount = append(recount, asn)
-		case sum.ips != 0 || sum.sessions != 0:
-			apply = append(apply, sum)
-		}
-	}
-	slices.Sort(recount)
-	slices.SortFunc(apply, func(a, b asnDelta) int { return cmp.Compare(a.asn, b.asn) })
-	return recount, apply
+	out := slices.Collect(maps.Values(sums))
+	slices.SortFunc(out, func(a, b asnDelta) int { return cmp.Compare(a.asn, b.asn) })
+	return out
 }
 
 func newDeadLetter(stage, raw string, err error) deadLetter {

@@ -307,6 +307,15 @@ func TestWriteIntegration_BadRowIsolation(t *testing.T) {
 			},
 			errContains: "too long",
 		},
+		{
+			name: "enrichment that does not encode to JSON",
+			bad: func() *pipeline.Record {
+				r := withASN(rec("198.51.100.66"), 64501, "Other Net", "", "")
+				r.Set("broken", func() {})
+				return r
+			},
+			errContains: "encode enrichment",
+		},
 	}
 	testdb.Dialects(t, func(t *testing.T, url string) {
 		for i, tt := range tests {
@@ -336,6 +345,9 @@ func TestWriteIntegration_BadRowIsolation(t *testing.T) {
 				if a := readASN(t, db, 64500); a.UniqueIPs != 1 || a.Sessions != 2 {
 					t.Errorf("ASN 64500 counters = %d/%d, want 1/2", a.UniqueIPs, a.Sessions)
 				}
+				if n := count(t, db, "asn_inventory"); n != 1 {
+					t.Errorf("asn_inventory rows = %d, want 1 (none for the refused row)", n)
+				}
 				var stage, raw, reason string
 				if err := queryRow(t, db, `SELECT stage, ip_raw, reason FROM cowrie_enrich_dead_letters`, nil, &stage, &raw, &reason); err != nil {
 					t.Fatalf("read dead letter: %v", err)
@@ -348,6 +360,16 @@ func TestWriteIntegration_BadRowIsolation(t *testing.T) {
 				}
 				if good1.Rejected() || good2.Rejected() {
 					t.Errorf("good records marked rejected: %v, %v", good1.Err, good2.Err)
+				}
+
+				// Once counted, an ASN's counters move with each row written
+				// one at a time, and not with the refused one.
+				good3 := withASN(withSessions(rec("198.51.100.3"), 3, first, last), 64500, "", "", "")
+				if err := s.Write(context.Background(), pipeline.Batch{good3, tt.bad()}); err != nil {
+					t.Fatalf("second Write = %v, want nil", err)
+				}
+				if a := readASN(t, db, 64500); a.UniqueIPs != 2 || a.Sessions != 5 {
+					t.Errorf("ASN 64500 counters after the second batch = %d/%d, want 2/5", a.UniqueIPs, a.Sessions)
 				}
 			})
 		}

@@ -8,13 +8,16 @@ import "fmt"
 
 // asnConflict refreshes last_seen of an existing ASN row and fills its
 // organisation data only where it is still empty: the first writer wins,
-// as upstream's _ensure_asn_inventory.
+// as upstream's _ensure_asn_inventory. The inserted counters are a change
+// to add to the stored ones, so the row is written once per batch.
 const asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
     last_seen = excluded.last_seen,
     updated_at = excluded.updated_at,
     organization_name = COALESCE(NULLIF(a.organization_name, ''), excluded.organization_name),
     organization_country = COALESCE(NULLIF(a.organization_country, ''), excluded.organization_country),
-    rir_registry = COALESCE(NULLIF(a.rir_registry, ''), excluded.rir_registry)`
+    rir_registry = COALESCE(NULLIF(a.rir_registry, ''), excluded.rir_registry),
+    unique_ip_count = a.unique_ip_count + excluded.unique_ip_count,
+    total_session_count = a.total_session_count + excluded.total_session_count`
 
 // ipConflict updates an existing ip_inventory row (alias t). A record
 // without sessions is inserted with session_count 0, so a positive

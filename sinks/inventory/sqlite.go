@@ -20,7 +20,7 @@ import (
 // refreshed source must replace its stored object whole.
 
 var sqliteASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
-VALUES (?1, NULLIF(?2, ''), NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?5, 0, 0, '{}', ?5, ?5)
+VALUES (?1, NULLIF(?2, ''), NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?5, ?6, ?7, '{}', ?5, ?5)
 ` + asnConflict
 
 var sqliteIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
@@ -94,54 +94,45 @@ type sqliteTx struct {
 	fill []string
 }
 
-// stored is what the sink needs of an existing ip_inventory row.
-type stored struct {
-	found      bool
-	enrichment sql.NullString
-	asn        sql.NullInt64
-	sessions   sql.NullInt64
+// stage encodes the rows' enrichment: SQLite runs in-process, so there is
+// nothing to overlap the encoding with.
+func (t *sqliteTx) stage(_ context.Context, _ time.Time, rows []*row) ([]*row, []refusal, error) {
+	e := encoding{rows: rows}
+	for e.next() != nil {
+	}
+	return e.kept, e.refused, nil
 }
 
-func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]asnDelta, error) {
+func (t *sqliteTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error {
+	if len(asns) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(ctx, sqliteASNUpsert)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
 	ts := store.FormatTime(now)
-	var deltas []asnDelta
-	if asns := asnRows(rows); len(asns) > 0 {
-		stmt, err := t.tx.PrepareContext(ctx, sqliteASNUpsert)
-		if err != nil {
-			return nil, err
-		}
-		defer stmt.Close()
-		for _, a := range asns {
-			if _, err := stmt.ExecContext(ctx, a.number, a.org, a.country, a.registry, ts); err != nil {
-				return nil, err
-			}
+	for _, a := range asns {
+		if _, err := stmt.ExecContext(ctx, a.number, a.org, a.country, a.registry, ts, a.ips, a.sessions); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	ips := make([]string, len(rows))
-	for i, w := range rows {
-		ips[i] = w.ip
-	}
-	ipsJSON, err := json.Marshal(ips)
-	if err != nil {
-		return nil, err
-	}
-	existing, err := t.existing(ctx, ipsJSON)
-	if err != nil {
-		return nil, err
-	}
-
+func (t *sqliteTx) upsertIPs(ctx context.Context, now time.Time, rows []*row, existing map[string]stored) error {
+	ts := store.FormatTime(now)
 	stmt, err := t.tx.PrepareContext(ctx, sqliteIPUpsert)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer stmt.Close()
 	for _, w := range rows {
 		old := existing[w.ip]
-		deltas = append(deltas, rowDeltas(old, w)...)
 		doc, err := mergeTop(old.enrichment.String, w.docJSON)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var asn, verified, updated any
 		if w.asn != nil {
@@ -155,43 +146,39 @@ func (t *sqliteTx) upsert(ctx context.Context, now time.Time, rows []*row) ([]as
 			first, last = store.FormatTime(w.first), store.FormatTime(w.last)
 		}
 		if _, err := stmt.ExecContext(ctx, w.ip, asn, verified, first, last, w.sessions, string(doc), updated, ts, w.ipType); err != nil {
-			return nil, err
+			return err
 		}
 	}
-
+	if len(t.fill) == 0 {
+		return nil
+	}
+	ips, err := ipsJSON(rows)
+	if err != nil {
+		return err
+	}
 	for _, q := range t.fill {
-		if _, err := t.tx.ExecContext(ctx, q, string(ipsJSON)); err != nil {
-			return nil, err
+		if _, err := t.tx.ExecContext(ctx, q, ips); err != nil {
+			return err
 		}
 	}
-	return deltas, nil
+	return nil
 }
 
-// rowDeltas is how writing w changes ASN counters, given the row as stored
-// (the same rules as ipConflict: a missing ASN or session count keeps the
-// stored one).
-func rowDeltas(old stored, w *row) []asnDelta {
-	var out []asnDelta
-	if old.found && old.asn.Valid {
-		out = append(out, asnDelta{asn: old.asn.Int64, ips: -1, sessions: -old.sessions.Int64})
-	}
-	newASN, sessions := old.asn, w.sessions
-	if w.asn != nil {
-		newASN = sql.NullInt64{Int64: w.asn.Number, Valid: true}
-	}
-	if w.sessions <= 0 && old.found {
-		sessions = old.sessions.Int64
-	}
-	if newASN.Valid {
-		out = append(out, asnDelta{asn: newASN.Int64, ips: 1, sessions: sessions})
-	}
-	return out
+// ipsJSON is the rows' addresses as a JSON array, the form json_each
+// reads.
+func ipsJSON(rows []*row) (string, error) {
+	b, err := json.Marshal(addresses(rows))
+	return string(b), err
 }
 
 // existing reads the stored enrichment and ASN of the batch's addresses in
 // one query.
-func (t *sqliteTx) existing(ctx context.Context, ipsJSON []byte) (map[string]stored, error) {
-	rs, err := t.tx.QueryContext(ctx, sqliteExisting, string(ipsJSON))
+func (t *sqliteTx) existing(ctx context.Context, rows []*row) (map[string]stored, error) {
+	ips, err := ipsJSON(rows)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := t.tx.QueryContext(ctx, sqliteExisting, ips)
 	if err != nil {
 		return nil, err
 	}
