@@ -33,10 +33,8 @@ var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "s
 // pgBegin takes the writer lock and creates the session's batch table the
 // first time, in one round trip (no parameters: the simple protocol allows
 // several statements). Creating it inside the transaction keeps it working
-// behind a transaction-pooling proxy. JIT is off: the statements are short,
-// and compiling the first batch's recount took longer than running it.
-var pgBegin = `SET LOCAL jit = off;
-SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
+// behind a transaction-pooling proxy.
+var pgBegin = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
 CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
     last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
 
