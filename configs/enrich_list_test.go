@@ -235,8 +235,9 @@ func BenchmarkEnrichList(b *testing.B) {
 
 // listDataset writes a GeoLite2-shaped City/ASN pair of about nets networks
 // into dir (geoipupdate's file names) and a list of n addresses, and
-// returns the list's path. Most addresses fall in the networks, one in
-// sixteen is IPv6, and about one in twelve misses both databases. The
+// returns the list's path. The networks share city records as GeoLite2's
+// do. Most addresses fall in the networks, one in sixteen is IPv6, and
+// about one in twelve misses both databases. The
 // data is seeded, so a size always gives the same files; files already in
 // dir are reused.
 func listDataset(dir string, nets, n int) (string, error) {
@@ -275,12 +276,17 @@ func listDataset(dir string, nets, n int) (string, error) {
 		c := countries[rng.IntN(len(countries))]
 		nw := geolite.Network{Prefix: p, Continent: c.continent, CountryISO: c.iso, CountryName: c.name}
 		if rng.IntN(10) != 0 { // one in ten is country level only
-			nw.City = fmt.Sprintf("%s City %d", c.iso, rng.IntN(2000))
-			nw.Latitude, nw.Longitude, nw.AccuracyRadius = rng.Float64()*170-85, rng.Float64()*360-180, uint16(1+rng.IntN(1000))
+			// As in GeoLite2, a city has one location and a few accuracy
+			// radii, so many networks share one record.
+			city := rng.IntN(500)
+			loc := rand.New(rand.NewPCG(uint64(city), uint64(c.iso[0])<<8|uint64(c.iso[1])))
+			nw.City = fmt.Sprintf("%s City %d", c.iso, city)
+			nw.Latitude, nw.Longitude = loc.Float64()*170-85, loc.Float64()*360-180
+			nw.AccuracyRadius = [...]uint16{5, 10, 20, 50, 100, 200, 500, 1000}[(city+rng.IntN(2))%8]
 		}
 		if rng.IntN(20) != 0 { // one in twenty has no ASN record
 			asn := 1000 + rng.IntN(asns)
-			nw.ASN, nw.ASNOrg = uint32(asn), fmt.Sprintf("Example Network %d, %s", asn, c.iso)
+			nw.ASN, nw.ASNOrg = uint32(asn), fmt.Sprintf("Example Network %d", asn)
 		}
 		networks = append(networks, nw)
 	}

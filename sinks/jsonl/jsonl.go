@@ -53,6 +53,9 @@ type Sink struct {
 
 	runID, pipeline string
 	now             func() time.Time
+
+	enc encoder
+	buf []byte // one batch's lines, reused
 }
 
 // New returns a sink writing to cfg.Path, with the run's id and pipeline
@@ -137,11 +140,22 @@ func (s *Sink) Write(_ context.Context, b pipeline.Batch) error {
 		return fmt.Errorf("jsonl: write: %w", os.ErrClosed)
 	}
 	now := s.now()
-	enc := json.NewEncoder(s.w)
+	buf := s.buf[:0]
 	for _, r := range b {
-		if err := enc.Encode(newLine(r, s.runID, s.pipeline, now)); err != nil {
+		l := newLine(r, s.runID, s.pipeline, now)
+		var ok bool
+		if buf, ok = s.enc.appendLine(buf, &l); ok {
+			continue
+		}
+		j, err := json.Marshal(l)
+		if err != nil {
 			return fmt.Errorf("jsonl: write %s: %w", r.IP(), err)
 		}
+		buf = append(append(buf, j...), '\n')
+	}
+	s.buf = buf
+	if _, err := s.w.Write(buf); err != nil {
+		return fmt.Errorf("jsonl: write: %w", err)
 	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("jsonl: flush: %w", err)

@@ -2,8 +2,10 @@ package dedupe
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
@@ -20,8 +22,8 @@ type Config struct {
 	Capacity int `koanf:"capacity"`
 }
 
-// DefaultConfig returns the defaults: one million addresses, a few tens of
-// megabytes.
+// DefaultConfig returns the defaults: one million addresses, about ten
+// megabytes of IPv4 or thirty of IPv6.
 func DefaultConfig() *Config { return &Config{Capacity: 1_000_000} }
 
 // Validate checks that capacity can hold two generations.
@@ -38,7 +40,7 @@ type Stage struct {
 	gen int // the most addresses one generation holds
 
 	mu       sync.Mutex
-	cur, old map[string]struct{}
+	cur, old *generation
 
 	progress *pipeline.Progress
 }
@@ -51,7 +53,7 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
 	}
 	env = env.WithDefaults()
-	return &Stage{log: env.Logger, gen: cfg.Capacity / 2, cur: make(map[string]struct{}), progress: env.Progress}, nil
+	return &Stage{log: env.Logger, gen: cfg.Capacity / 2, cur: newGeneration(), old: newGeneration(), progress: env.Progress}, nil
 }
 
 // Process returns the records of b whose address was not seen before, in
@@ -60,7 +62,7 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	out := make(pipeline.Batch, 0, len(b))
 	s.mu.Lock()
 	for _, r := range b {
-		if r.Rejected() || !s.remember(r.IP()) {
+		if r.Rejected() || !s.remember(keyOf(r)) {
 			out = append(out, r)
 		}
 	}
@@ -71,19 +73,91 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	return out, nil
 }
 
-// remember records ip and reports whether it had been seen already.
-func (s *Stage) remember(ip string) (seen bool) {
-	if _, ok := s.cur[ip]; ok {
+// remember records k and reports whether it had been seen already.
+func (s *Stage) remember(k key) (seen bool) {
+	if s.cur.has(k) || s.old.has(k) {
 		return true
 	}
-	if _, ok := s.old[ip]; ok {
-		return true
+	if s.cur.len() >= s.gen {
+		s.old, s.cur = s.cur, newGeneration()
 	}
-	if len(s.cur) >= s.gen {
-		s.old, s.cur = s.cur, make(map[string]struct{}, s.gen)
-	}
-	s.cur[ip] = struct{}{}
+	s.cur.add(k)
 	return false
+}
+
+// key identifies a record's address as its canonical text (Record.IP)
+// does, but IP addresses are kept as numbers: sets of numbers hold no
+// pointers, so a million remembered addresses cost a few megabytes and
+// nothing for the garbage collector to scan.
+type key struct {
+	kind byte // kindV4, kindV6 or kindText
+	v4   uint32
+	v6   [16]byte
+	text string
+}
+
+const (
+	kindV4 byte = iota
+	kindV6
+	kindText
+)
+
+// keyOf returns the key of r's canonical text: its address when it has
+// one, else its raw text, which is numeric too when it is already an
+// address in canonical form (a source that does not validate).
+func keyOf(r *pipeline.Record) key {
+	a := r.Addr
+	if !a.IsValid() {
+		var err error
+		if a, err = netip.ParseAddr(r.Raw); err != nil || a.String() != r.Raw {
+			return key{kind: kindText, text: r.Raw}
+		}
+	}
+	switch {
+	case a.Zone() != "":
+		return key{kind: kindText, text: a.String()}
+	case a.Is4():
+		b := a.As4()
+		return key{kind: kindV4, v4: binary.BigEndian.Uint32(b[:])}
+	}
+	return key{kind: kindV6, v6: a.As16()}
+}
+
+// generation is one set of remembered addresses.
+type generation struct {
+	v4   map[uint32]struct{}
+	v6   map[[16]byte]struct{}
+	text map[string]struct{}
+}
+
+func newGeneration() *generation {
+	return &generation{v4: map[uint32]struct{}{}, v6: map[[16]byte]struct{}{}, text: map[string]struct{}{}}
+}
+
+func (g *generation) len() int { return len(g.v4) + len(g.v6) + len(g.text) }
+
+func (g *generation) has(k key) bool {
+	var ok bool
+	switch k.kind {
+	case kindV4:
+		_, ok = g.v4[k.v4]
+	case kindV6:
+		_, ok = g.v6[k.v6]
+	default:
+		_, ok = g.text[k.text]
+	}
+	return ok
+}
+
+func (g *generation) add(k key) {
+	switch k.kind {
+	case kindV4:
+		g.v4[k.v4] = struct{}{}
+	case kindV6:
+		g.v6[k.v6] = struct{}{}
+	default:
+		g.text[k.text] = struct{}{}
+	}
 }
 
 // CounterDuplicates is the run counter (pipeline.Progress) of records the

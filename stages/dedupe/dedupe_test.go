@@ -110,8 +110,8 @@ func TestCapacityBound(t *testing.T) {
 		if out, _ := st.Process(t.Context(), batch(ip, ip)); len(out) != 1 {
 			t.Fatalf("%s: kept %d of two copies; want 1", ip, len(out))
 		}
-		if n := len(st.cur) + len(st.old); n > capacity || len(st.cur) > capacity/2 {
-			t.Fatalf("after %d addresses: %d remembered (cur %d); capacity %d", i+1, n, len(st.cur), capacity)
+		if n := st.cur.len() + st.old.len(); n > capacity || st.cur.len() > capacity/2 {
+			t.Fatalf("after %d addresses: %d remembered (cur %d); capacity %d", i+1, n, st.cur.len(), capacity)
 		}
 	}
 	// The most recent addresses are still remembered.
@@ -121,6 +121,32 @@ func TestCapacityBound(t *testing.T) {
 	// Long-forgotten ones pass again rather than being remembered forever.
 	if out, _ := st.Process(t.Context(), batch("10.0.0.0")); len(out) != 1 {
 		t.Errorf("oldest address still remembered; memory is not bounded")
+	}
+}
+
+// TestKeysFollowCanonicalText checks that two records are duplicates
+// exactly when their canonical text (Record.IP) is equal, whether or not a
+// validate stage ran before dedupe.
+func TestKeysFollowCanonicalText(t *testing.T) {
+	validated := func(s string) *pipeline.Record {
+		r := pipeline.NewRecord(s)
+		r.Addr = netip.MustParseAddr(s)
+		return r
+	}
+	raw := pipeline.NewRecord
+	records := []*pipeline.Record{
+		validated("192.0.2.1"), raw("192.0.2.1"), raw(" 192.0.2.1"),
+		validated("::ffff:192.0.2.1"), raw("::ffff:192.0.2.1"),
+		validated("2001:db8::1"), raw("2001:db8::1"), raw("2001:DB8::1"), raw("2001:db8:0::1"),
+		validated("fe80::1%eth0"), validated("fe80::1%eth1"), validated("fe80::1"), raw("fe80::1%eth0"),
+		raw("not-an-ip"), raw("192.0.2.1/32"), raw(""),
+	}
+	for _, a := range records {
+		for _, b := range records {
+			if same, want := keyOf(a) == keyOf(b), a.IP() == b.IP(); same != want {
+				t.Errorf("%q (addr %v) and %q (addr %v): same key %v, same canonical text %v", a.Raw, a.Addr, b.Raw, b.Addr, same, want)
+			}
+		}
 	}
 }
 

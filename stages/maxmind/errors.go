@@ -11,6 +11,8 @@ var (
 	ErrNoDatabase = errors.New("set city_db or asn_db (or both)")
 	// ErrReloadCheck means reload_check is negative.
 	ErrReloadCheck = errors.New("reload_check must not be negative")
+	// ErrConcurrency means concurrency is below 1.
+	ErrConcurrency = errors.New("concurrency must be at least 1")
 )
 
 // DatabaseTypeError says a file opened but holds the wrong kind of

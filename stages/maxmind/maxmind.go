@@ -15,7 +15,7 @@ import (
 // Spec registers the maxmind stage.
 var Spec = pipeline.StageSpec("maxmind",
 	"Look addresses up in local GeoLite2 City/Country and ASN databases (hot-reloaded).",
-	"city_db: /var/lib/GeoIP/GeoLite2-City.mmdb\nasn_db: /var/lib/GeoIP/GeoLite2-ASN.mmdb\n",
+	"city_db: /var/lib/GeoIP/GeoLite2-City.mmdb\nasn_db: /var/lib/GeoIP/GeoLite2-ASN.mmdb\nconcurrency: 2\n",
 	DefaultConfig, New)
 
 // Skip reasons; short and stable, since reports group records by them.
@@ -34,6 +34,9 @@ type Config struct {
 	// ReloadCheck is how often, at most, the files are checked for a
 	// replacement; 0 checks before every batch.
 	ReloadCheck time.Duration `koanf:"reload_check"`
+	// Concurrency is the number of batches looked up at once. Lookups are
+	// local and CPU-bound, so more than the machine's cores gains nothing.
+	Concurrency int `koanf:"concurrency"`
 }
 
 // DefaultConfig returns the defaults: geoipupdate's default paths, checked
@@ -43,6 +46,7 @@ func DefaultConfig() *Config {
 		CityDB:      "/var/lib/GeoIP/GeoLite2-City.mmdb",
 		ASNDB:       "/var/lib/GeoIP/GeoLite2-ASN.mmdb",
 		ReloadCheck: time.Minute,
+		Concurrency: 2,
 	}
 }
 
@@ -55,6 +59,9 @@ func (c *Config) Validate() error {
 	if c.ReloadCheck < 0 {
 		return fmt.Errorf("reload_check %s: %w", c.ReloadCheck, ErrReloadCheck)
 	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: %w", c.Concurrency, ErrConcurrency)
+	}
 	return nil
 }
 
@@ -65,6 +72,7 @@ type Stage struct {
 	now      func() time.Time
 	progress *pipeline.Progress
 	every    time.Duration
+	workers  int
 
 	city, asn slot
 
@@ -74,8 +82,9 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage  = (*Stage)(nil)
-	_ pipeline.Closer = (*Stage)(nil)
+	_ pipeline.Stage    = (*Stage)(nil)
+	_ pipeline.Closer   = (*Stage)(nil)
+	_ pipeline.Parallel = (*Stage)(nil)
 )
 
 // New opens the databases. A file that is missing or does not open is
@@ -87,7 +96,7 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	env = env.WithDefaults()
 	s := &Stage{
-		log: env.Logger, now: env.Now, progress: env.Progress, every: cfg.ReloadCheck,
+		log: env.Logger, now: env.Now, progress: env.Progress, every: cfg.ReloadCheck, workers: cfg.Concurrency,
 		city: slot{option: optCity, path: strings.TrimSpace(cfg.CityDB), hint: "stages." + env.ID + ".with." + optCity},
 		asn:  slot{option: optASN, path: strings.TrimSpace(cfg.ASNDB), hint: "stages." + env.ID + ".with." + optASN},
 	}
@@ -96,6 +105,10 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	s.lastCheck = s.now()
 	return s, nil
 }
+
+// Parallelism returns how many batches the runtime may hand the stage at
+// once.
+func (s *Stage) Parallelism() int { return s.workers }
 
 // reload checks the files for replacement when reload_check has passed
 // since the last check. A batch already checking is enough: others go on
@@ -228,26 +241,37 @@ func (l *lookup) find(addr netip.Addr) (*pipeline.MaxMindResult, error) {
 	var network netip.Prefix
 	found := false
 	if l.city != nil {
-		var err error
-		if found, network, err = l.city.geo(addr, a); err != nil {
+		geo, n, err := l.city.lookup(addr)
+		if err != nil {
 			return nil, fmt.Errorf("%s lookup: %w", optCity, err)
+		}
+		if found, network = geo.found, n; found {
+			a.res.Country, a.res.CountryName, a.res.City = geo.country, geo.countryName, geo.city
+			if geo.coordinates {
+				a.lat, a.lon = geo.lat, geo.lon
+				a.res.Latitude, a.res.Longitude = &a.lat, &a.lon
+			}
+			if geo.accuracyRadius != 0 {
+				a.accuracyRadius = geo.accuracyRadius
+				a.res.AccuracyRadius = &a.accuracyRadius
+			}
 		}
 	}
 	if l.asn != nil {
-		rec, err := l.asn.db.ASN(addr)
+		as, n, err := l.asn.lookup(addr)
 		if err != nil {
 			return nil, fmt.Errorf("%s lookup: %w", optASN, err)
 		}
-		if rec.HasData() {
+		if as.found {
 			if !found {
-				network = rec.Network
+				network = n
 			}
 			found = true
-			if rec.AutonomousSystemNumber != 0 {
-				a.asn = int64(rec.AutonomousSystemNumber)
+			if as.asn != 0 {
+				a.asn = as.asn
 				a.res.ASN = &a.asn
 			}
-			a.res.ASNOrg = rec.AutonomousSystemOrganization
+			a.res.ASNOrg = as.asnOrg
 		}
 	}
 	if !found {
@@ -257,33 +281,4 @@ func (l *lookup) find(addr netip.Addr) (*pipeline.MaxMindResult, error) {
 	a.res.DatabaseBuild = l.build
 	a.res.CachedAt = l.cachedAt
 	return &a.res, nil
-}
-
-// geo fills the geography fields of a from the City or Country database.
-func (rd *reader) geo(addr netip.Addr, a *answer) (bool, netip.Prefix, error) {
-	if rd.country {
-		rec, err := rd.db.Country(addr)
-		if err != nil || !rec.HasData() {
-			return false, netip.Prefix{}, err
-		}
-		a.res.Country = strings.ToUpper(rec.Country.ISOCode)
-		a.res.CountryName = rec.Country.Names.English
-		return true, rec.Traits.Network, nil
-	}
-	rec, err := rd.db.City(addr)
-	if err != nil || !rec.HasData() {
-		return false, netip.Prefix{}, err
-	}
-	a.res.Country = strings.ToUpper(rec.Country.ISOCode)
-	a.res.CountryName = rec.Country.Names.English
-	a.res.City = rec.City.Names.English
-	if rec.Location.HasCoordinates() {
-		a.lat, a.lon = *rec.Location.Latitude, *rec.Location.Longitude
-		a.res.Latitude, a.res.Longitude = &a.lat, &a.lon
-	}
-	if rec.Location.AccuracyRadius != 0 {
-		a.accuracyRadius = int(rec.Location.AccuracyRadius)
-		a.res.AccuracyRadius = &a.accuracyRadius
-	}
-	return true, rec.Traits.Network, nil
 }

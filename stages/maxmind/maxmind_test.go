@@ -350,6 +350,38 @@ func (f *fixture) replaceCity(t *testing.T, nets []geolite.Network, build time.T
 	}
 }
 
+// TestSharedRecords checks the record cache: networks that share one
+// database record (every network of a city, every network of an AS) give
+// the same answer, each with its own network, however often and in
+// whatever order they are looked up.
+func TestSharedRecords(t *testing.T) {
+	nets := geolite.Sample()
+	london := nets[0] // 81.2.69.0/24
+	for _, p := range []string{"81.2.70.0/24", "2001:db8:1::/48"} {
+		n := london
+		n.Prefix = netip.MustParsePrefix(p)
+		nets = append(nets, n)
+	}
+	f := newFixture(t, nil)
+	f.replaceCity(t, nets, build1)
+	if err := geolite.Replace(f.asn, func(w io.Writer) error { return geolite.WriteASN(w, nets, build1) }); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Minute) // pick the files up
+	want := map[string]string{"81.2.69.1": "81.2.69.0/24", "81.2.70.1": "81.2.70.0/24", "2001:db8:1::1": "2001:db8:1::/48"}
+	for range 3 {
+		for ip, network := range want {
+			r := rec(ip)
+			f.process(t, r)
+			m := result(t, r)
+			if m == nil || m.Network != network || m.City != "London" || *m.Latitude != london.Latitude || *m.AccuracyRadius != int(london.AccuracyRadius) ||
+				m.ASN == nil || *m.ASN != int64(london.ASN) || m.ASNOrg != london.ASNOrg {
+				t.Fatalf("%s: %s, want London's records in %s", ip, dump(m), network)
+			}
+		}
+	}
+}
+
 func TestHotReload(t *testing.T) {
 	f := newFixture(t, nil)
 	old := f.stage.city.cur.Load()
@@ -378,11 +410,11 @@ func TestHotReload(t *testing.T) {
 	if f.stage.city.cur.Load() == old {
 		t.Fatal("old reader still loaded")
 	}
-	if _, err := old.db.City(r.Addr); err != nil {
+	if err := old.db.Lookup(r.Addr).Err(); err != nil {
 		t.Fatalf("old reader closed while a batch still used it: %v", err)
 	}
 	old.release()
-	if _, err := old.db.City(r.Addr); err == nil {
+	if err := old.db.Lookup(r.Addr).Err(); err == nil {
 		t.Errorf("old reader not closed after its last batch")
 	}
 	if w := f.warn.all(); len(w) != 0 {
@@ -524,7 +556,7 @@ func TestClose(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	if _, err := city.db.City(netip.MustParseAddr("81.2.69.160")); err == nil {
+	if err := city.db.Lookup(netip.MustParseAddr("81.2.69.160")).Err(); err == nil {
 		t.Errorf("reader still open after Close")
 	}
 	// A late batch degrades instead of touching closed readers or
@@ -549,6 +581,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "check every batch", edit: func(c *Config) { c.ReloadCheck = 0 }},
 		{name: "no database", edit: func(c *Config) { c.CityDB, c.ASNDB = " ", "" }, errContains: "set city_db or asn_db", is: ErrNoDatabase},
 		{name: "negative reload_check", edit: func(c *Config) { c.ReloadCheck = -time.Second }, errContains: "reload_check -1s", is: ErrReloadCheck},
+		{name: "one batch at a time", edit: func(c *Config) { c.Concurrency = 1 }},
+		{name: "zero concurrency", edit: func(c *Config) { c.Concurrency = 0 }, errContains: "concurrency 0", is: ErrConcurrency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

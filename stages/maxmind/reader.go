@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
 )
 
 // Option names, used in messages and errors.
@@ -23,12 +24,40 @@ const (
 // so the reader is closed by whoever drops the last reference: the slot
 // when it is replaced while idle, or the last batch that still used it.
 type reader struct {
-	db      *geoip2.Reader
-	country bool      // a Country database: looked up with Country, not City
+	db      *maxminddb.Reader
+	option  string    // optCity or optASN
+	country bool      // a Country database: decoded as Country, not City
 	build   time.Time // metadata build epoch
 	info    os.FileInfo
 	refs    atomic.Int64
 	log     *slog.Logger
+
+	// records caches decoded records by their offset in the data section.
+	// Networks share records (all networks of a city at one accuracy, all
+	// networks of an AS), and decoding a record costs several times the
+	// tree search that finds it. The cache is direct-mapped (a record
+	// replaces the one in its slot) and lock-free, so parallel batches do
+	// not contend; it belongs to this file: a replacement gets a reader of
+	// its own.
+	records []atomic.Pointer[record]
+}
+
+// cacheSlots is the size of each reader's record cache: at most a few
+// megabytes of records.
+const cacheSlots = 1 << 15
+
+// record is what the stage uses of one database record.
+type record struct {
+	offset uintptr // where the record is in the data section
+	found  bool    // the record holds data (geoip2's HasData)
+
+	country, countryName, city string
+	lat, lon                   float64
+	coordinates                bool
+	accuracyRadius             int
+
+	asn    int64
+	asnOrg string
 }
 
 // openReader opens path as the database option expects.
@@ -37,36 +66,115 @@ func openReader(option, path string, log *slog.Logger) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	probed, err := checkType(option, path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := maxminddb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if m := db.Metadata; m.DatabaseType != probed.DatabaseType || m.BuildEpoch != probed.BuildEpoch || m.NodeCount != probed.NodeCount {
+		_ = db.Close()
+		return nil, errReplaced
+	}
+	rd := &reader{
+		db: db, option: option, country: option == optCity && strings.Contains(db.Metadata.DatabaseType, "Country"),
+		build: db.Metadata.BuildTime(), info: info, log: log, records: make([]atomic.Pointer[record], cacheSlots),
+	}
+	rd.refs.Store(1)
+	return rd, nil
+}
+
+// errReplaced means the file changed between the type check and the open;
+// the next reload check opens the new file.
+var errReplaced = errors.New("file replaced while opening")
+
+// checkType opens path with geoip2, which knows which database types
+// support which lookups, probes it with the method the option will use,
+// and returns its metadata.
+func checkType(option, path string) (maxminddb.Metadata, error) {
 	db, err := geoip2.Open(path)
 	if err != nil {
-		return nil, err
+		return maxminddb.Metadata{}, err
 	}
-	rd := &reader{db: db, build: db.Metadata().BuildTime(), info: info, log: log}
-	rd.refs.Store(1)
+	defer db.Close()
 	typ := db.Metadata().DatabaseType
-	// Probe with the method this option will use: the library knows which
-	// database types support which methods.
 	probe := netip.IPv4Unspecified()
-	var invalid geoip2.InvalidMethodError
-	switch option {
-	case optASN:
+	switch {
+	case option == optASN:
 		_, err = db.ASN(probe)
+	case strings.Contains(typ, "Country"):
+		_, err = db.Country(probe)
 	default:
-		rd.country = strings.Contains(typ, "Country")
-		if rd.country {
-			_, err = db.Country(probe)
-		} else {
-			_, err = db.City(probe)
-		}
+		_, err = db.City(probe)
 	}
-	if err != nil {
-		_ = db.Close()
-		if errors.As(err, &invalid) {
-			return nil, &DatabaseTypeError{Option: option, Type: typ}
+	var invalid geoip2.InvalidMethodError
+	if errors.As(err, &invalid) {
+		return maxminddb.Metadata{}, &DatabaseTypeError{Option: option, Type: typ}
+	}
+	return db.Metadata(), err
+}
+
+// lookup returns the record for addr and the network it was found in;
+// a record without data (found false) is a miss.
+func (rd *reader) lookup(addr netip.Addr) (*record, netip.Prefix, error) {
+	res := rd.db.Lookup(addr)
+	if err := res.Err(); err != nil || !res.Found() {
+		return &noRecord, netip.Prefix{}, err
+	}
+	off := res.Offset()
+	// Fibonacci hashing spreads the offsets, which are multiples of small
+	// record sizes, over the slots.
+	slot := &rd.records[(uint64(off)*0x9E3779B97F4A7C15)>>(64-cacheBits)]
+	rec := slot.Load()
+	if rec == nil || rec.offset != off {
+		var err error
+		if rec, err = rd.decode(res); err != nil {
+			return &noRecord, netip.Prefix{}, err
 		}
+		rec.offset = off
+		slot.Store(rec)
+	}
+	if !rec.found {
+		return &noRecord, netip.Prefix{}, nil
+	}
+	return rec, res.Prefix(), nil
+}
+
+// cacheBits is log2(cacheSlots).
+const cacheBits = 15
+
+// noRecord is the answer of a miss.
+var noRecord record
+
+// decode reads a record into geoip2's model of the database, so that
+// which records count as data stays geoip2's definition.
+func (rd *reader) decode(res maxminddb.Result) (*record, error) {
+	switch {
+	case rd.option == optASN:
+		var a geoip2.ASN
+		if err := res.Decode(&a); err != nil {
+			return nil, err
+		}
+		return &record{found: a.HasData(), asn: int64(a.AutonomousSystemNumber), asnOrg: a.AutonomousSystemOrganization}, nil
+	case rd.country:
+		var c geoip2.Country
+		if err := res.Decode(&c); err != nil {
+			return nil, err
+		}
+		return &record{found: c.HasData(), country: strings.ToUpper(c.Country.ISOCode), countryName: c.Country.Names.English}, nil
+	}
+	var c geoip2.City
+	if err := res.Decode(&c); err != nil {
 		return nil, err
 	}
-	return rd, nil
+	rec := &record{found: c.HasData(), country: strings.ToUpper(c.Country.ISOCode), countryName: c.Country.Names.English,
+		city: c.City.Names.English, accuracyRadius: int(c.Location.AccuracyRadius)}
+	if c.Location.HasCoordinates() {
+		rec.lat, rec.lon, rec.coordinates = *c.Location.Latitude, *c.Location.Longitude, true
+	}
+	return rec, nil
 }
 
 // acquire takes a reference, or reports false once the reader is closed or
@@ -158,7 +266,7 @@ func (s *slot) load(log *slog.Logger, first bool) {
 			s.failed, s.warned = nil, false
 			if !first {
 				log.Info("loaded new maxmind database", "option", s.option, "path", s.path,
-					"type", rd.db.Metadata().DatabaseType, "build", rd.build)
+					"type", rd.db.Metadata.DatabaseType, "build", rd.build)
 			}
 			return
 		}
