@@ -11,11 +11,12 @@ import (
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
 
-// encoder appends lines byte for byte as encoding/json writes the line
-// struct, without reflection: on a list of a million addresses the generic
-// encoder (a map per record, a MarshalJSON call per provider answer, each
-// compacted again) cost more than reading, validating and looking the
-// addresses up together.
+// encoder appends lines byte for byte as encoding/json writes newLine's
+// line struct, but straight from the record, without reflection or the
+// intermediate map: on a list of a million addresses the generic encoder
+// (a map per record, a MarshalJSON call per provider answer, each compacted
+// again) cost more than reading, validating and looking the addresses up
+// together. TestEncoderMatchesEncodingJSON holds the two together.
 //
 // It knows the types the built-in stages store; any other enrichment value
 // is handed to encoding/json, and a line it cannot write exactly (a NaN
@@ -34,45 +35,53 @@ type formatted struct {
 	text []byte
 }
 
-// appendLine appends the line of l and a newline to b. ok is false when
-// the line must be written by encoding/json instead; b is then returned
-// unchanged.
-func (e *encoder) appendLine(b []byte, l *line) (_ []byte, ok bool) {
+// appendRecord appends the line of r, with meta as its provenance, and a
+// newline to b. ok is false when the line must be written by encoding/json
+// instead; b is then returned unchanged.
+func (e *encoder) appendRecord(b []byte, r *pipeline.Record, meta *pipeline.Meta) (_ []byte, ok bool) {
 	start := len(b)
 	b = append(b, `{"ip":`...)
-	b = appendString(b, l.IP)
+	if r.Addr.IsValid() && r.Addr.Zone() == "" {
+		b = append(b, '"')
+		b = r.Addr.AppendTo(b) // digits, dots and colons: nothing to escape
+		b = append(b, '"')
+	} else {
+		b = appendString(b, r.IP())
+	}
 	b = append(b, `,"raw":`...)
-	b = appendString(b, l.Raw)
-	b = append(b, `,"first_seen":`...)
-	if b, ok = appendTime(b, l.FirstSeen); !ok {
-		return b[:start], false
+	b = appendString(b, r.Raw)
+	if r.Sessions > 0 {
+		b = append(b, `,"first_seen":`...)
+		if b, ok = appendTime(b, r.FirstSeen); !ok {
+			return b[:start], false
+		}
+		b = append(b, `,"last_seen":`...)
+		if b, ok = appendTime(b, r.LastSeen); !ok {
+			return b[:start], false
+		}
+		b = append(b, `,"session_count":`...)
+		b = strconv.AppendInt(b, r.Sessions, 10)
+	} else {
+		b = append(b, `,"first_seen":null,"last_seen":null,"session_count":0`...)
 	}
-	b = append(b, `,"last_seen":`...)
-	if b, ok = appendTime(b, l.LastSeen); !ok {
-		return b[:start], false
-	}
-	b = append(b, `,"session_count":`...)
-	b = strconv.AppendInt(b, l.SessionCount, 10)
 	b = append(b, `,"asn":`...)
-	b = appendASN(b, l.ASN)
-	b = append(b, `,"enrichment":`...)
-	if b, ok = e.appendDocument(b, l.Enrichment); !ok {
-		return b[:start], false
-	}
-	if l.Rejected != nil {
-		b = append(b, `,"rejected":{"stage":`...)
-		b = appendString(b, l.Rejected.Stage)
+	b = appendASN(b, r.ASN)
+	if r.Rejected() {
+		b = append(b, `,"enrichment":null,"rejected":{"stage":`...)
+		b = appendString(b, r.ErrStage)
 		b = append(b, `,"reason":`...)
-		b = appendString(b, l.Rejected.Reason)
-		b = append(b, '}')
+		b = appendString(b, r.Err.Error())
+		return append(b, '}', '}', '\n'), true
+	}
+	b = append(b, `,"enrichment":`...)
+	if b, ok = e.appendDocument(b, r, meta); !ok {
+		return b[:start], false
 	}
 	return append(b, '}', '\n'), true
 }
 
-func appendTime(b []byte, t *time.Time) ([]byte, bool) {
-	if t == nil {
-		return append(b, "null"...), true
-	}
+func appendTime(b []byte, t time.Time) ([]byte, bool) {
+	t = t.UTC()
 	if y := t.Year(); y < 0 || y > 9999 {
 		return b, false // time.Time.MarshalJSON refuses it
 	}
@@ -81,7 +90,7 @@ func appendTime(b []byte, t *time.Time) ([]byte, bool) {
 	return append(b, '"'), true
 }
 
-func appendASN(b []byte, a *lineASN) []byte {
+func appendASN(b []byte, a *pipeline.ASN) []byte {
 	if a == nil {
 		return append(b, "null"...)
 	}
@@ -96,17 +105,56 @@ func appendASN(b []byte, a *lineASN) []byte {
 	return append(b, '}')
 }
 
-// appendDocument writes the enrichment keys sorted, as encoding/json
-// writes a map.
-func (e *encoder) appendDocument(b []byte, doc map[string]any) ([]byte, bool) {
-	return appendMap(b, doc, e.appendValue)
+// Document keys the sink sets over the providers' answers, as
+// inventory.Document does.
+const (
+	keyValidation = "validation"
+	keyMeta       = "_meta"
+)
+
+// appendDocument writes the enrichment document inventory.Document
+// builds for r: the providers' answers, "validation" when the validate
+// stage ran and "_meta", with the keys sorted as encoding/json sorts a
+// map's.
+func (e *encoder) appendDocument(b []byte, r *pipeline.Record, meta *pipeline.Meta) ([]byte, bool) {
+	var stack [8]string
+	keys := append(stack[:0], keyMeta)
+	for k := range r.Enrichment {
+		if k != keyMeta && (k != keyValidation || r.Validation == nil) {
+			keys = append(keys, k)
+		}
+	}
+	if r.Validation != nil {
+		keys = append(keys, keyValidation)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		var ok bool
+		switch {
+		case k == keyMeta:
+			b = e.appendMeta(b, meta)
+		case k == keyValidation && r.Validation != nil:
+			b = appendValidation(b, r.Validation)
+		default:
+			if b, ok = e.appendValue(b, r.Enrichment[k]); !ok {
+				return b, false
+			}
+		}
+	}
+	return append(b, '}'), true
 }
 
 // appendMap writes m with its keys sorted, as encoding/json writes a map;
 // a nil map is null.
-func appendMap[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, bool)) ([]byte, bool) {
+func appendMap(b []byte, m map[string]string) []byte {
 	if m == nil {
-		return append(b, "null"...), true
+		return append(b, "null"...)
 	}
 	var stack [8]string
 	keys := stack[:0]
@@ -121,31 +169,30 @@ func appendMap[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, b
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		var ok bool
-		if b, ok = value(b, m[k]); !ok {
-			return b, false
-		}
+		b = appendString(b, m[k])
 	}
-	return append(b, '}'), true
+	return append(b, '}')
+}
+
+func appendValidation(b []byte, v *pipeline.Validation) []byte {
+	b = append(b, `{"is_bogon":`...)
+	b = strconv.AppendBool(b, v.IsBogon)
+	if v.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, v.Reason)
+	}
+	return append(b, '}')
 }
 
 // appendValue writes one enrichment value: the types the built-in stages
 // store directly, anything else through encoding/json.
 func (e *encoder) appendValue(b []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
-	case pipeline.Meta:
-		return e.appendMeta(b, &v), true
 	case *pipeline.Validation:
 		if v == nil {
 			return append(b, "null"...), true
 		}
-		b = append(b, `{"is_bogon":`...)
-		b = strconv.AppendBool(b, v.IsBogon)
-		if v.Reason != "" {
-			b = append(b, `,"reason":`...)
-			b = appendString(b, v.Reason)
-		}
-		return append(b, '}'), true
+		return appendValidation(b, v), true
 	case *pipeline.MaxMindResult:
 		if v == nil {
 			return append(b, "null"...), true
@@ -175,7 +222,7 @@ func (e *encoder) appendMeta(b []byte, m *pipeline.Meta) []byte {
 		b = appendStrings(b, f.list)
 	}
 	b = append(b, `,"skip_reasons":`...)
-	b, _ = appendMap(b, m.SkipReasons, func(b []byte, s string) ([]byte, bool) { return appendString(b, s), true })
+	b = appendMap(b, m.SkipReasons)
 	b = append(b, `,"cache_hits":`...)
 	b = appendStrings(b, m.CacheHits)
 	b = append(b, `,"duration_ms":`...)

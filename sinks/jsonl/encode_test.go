@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/sinks/inventory"
 )
 
 // reference is the line as encoding/json writes it: the definition the
@@ -51,7 +52,19 @@ func randomRecord(rng *rand.Rand) *pipeline.Record {
 		r.Reject("validate", errors.New(randomString(rng)))
 		return r
 	}
-	r.Addr = netip.AddrFrom4([4]byte{byte(rng.IntN(256)), 2, 3, 4})
+	switch rng.IntN(4) {
+	case 0:
+		r.Addr = netip.MustParseAddr("2001:db8::1")
+	case 1:
+		r.Addr = netip.MustParseAddr("fe80::1").WithZone(randomString(rng))
+	case 2:
+		r.Addr = netip.MustParseAddr("::ffff:192.0.2.1")
+	default:
+		r.Addr = netip.AddrFrom4([4]byte{byte(rng.IntN(256)), 2, 3, 4})
+	}
+	if rng.IntN(2) == 0 {
+		r.Received = time.Date(2026, 1, 6, 11, 59, 59, rng.IntN(2e9), time.UTC)
+	}
 	if rng.IntN(3) == 0 {
 		r.Sessions = rng.Int64N(1000) + 1
 		r.FirstSeen = time.Date(2025, 1, 1, 0, 0, 0, rng.IntN(1e9), time.FixedZone("x", 3600))
@@ -97,6 +110,12 @@ func randomRecord(rng *rand.Rand) *pipeline.Record {
 	if rng.IntN(4) == 0 {
 		r.Set("custom", map[string]any{"k": randomString(rng), "n": 1.5, "list": []int{1, 2}})
 	}
+	if rng.IntN(8) == 0 { // answers named like the keys the sink sets
+		r.Set("validation", map[string]any{"from": "a provider"})
+	}
+	if rng.IntN(8) == 0 {
+		r.Set("_meta", "overwritten")
+	}
 	if rng.IntN(4) == 0 {
 		r.Fail(pipeline.SourceGreyNoise, errors.New(randomString(rng)))
 	}
@@ -109,9 +128,11 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 	now := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	for i := range 5000 {
 		r := randomRecord(rng)
-		l := newLine(r, "run-"+randomString(rng), "enrich-list", now)
+		runID := "run-" + randomString(rng)
+		l := newLine(r, runID, "enrich-list", now)
 		want, wantOK := reference(t, &l)
-		got, ok := e.appendLine(nil, &l)
+		meta := inventory.Meta(r, runID, "enrich-list", now)
+		got, ok := e.appendRecord(nil, r, &meta)
 		if ok != wantOK {
 			t.Fatalf("record %d: encoder ok=%v, encoding/json ok=%v\n%s", i, ok, wantOK, want)
 		}
@@ -142,12 +163,14 @@ func TestEncoderRefusesWhatEncodingJSONRefuses(t *testing.T) {
 			r := pipeline.NewRecord("192.0.2.1")
 			r.Addr = netip.MustParseAddr("192.0.2.1")
 			tt.edit(r)
-			l := newLine(r, "run", "p", time.Now())
+			now := time.Now()
+			l := newLine(r, "run", "p", now)
 			if _, ok := reference(t, &l); ok {
 				t.Fatal("encoding/json wrote the line; the case tests nothing")
 			}
 			var e encoder
-			if got, ok := e.appendLine([]byte("kept"), &l); ok || string(got) != "kept" {
+			meta := inventory.Meta(r, "run", "p", now)
+			if got, ok := e.appendRecord([]byte("kept"), r, &meta); ok || string(got) != "kept" {
 				t.Errorf("appendLine = %q, %v; want the buffer unchanged and false", got, ok)
 			}
 		})

@@ -114,7 +114,8 @@ type rejection struct {
 }
 
 // newLine returns the line of r at time now: session data only when the
-// record knows its sessions, enrichment only when it is not rejected.
+// record knows its sessions, enrichment only when it is not rejected. It
+// defines what the encoder writes, and is what Write falls back to.
 func newLine(r *pipeline.Record, runID, pipelineName string, now time.Time) line {
 	l := line{IP: r.IP(), Raw: r.Raw}
 	if r.Sessions > 0 {
@@ -142,12 +143,12 @@ func (s *Sink) Write(_ context.Context, b pipeline.Batch) error {
 	now := s.now()
 	buf := s.buf[:0]
 	for _, r := range b {
-		l := newLine(r, s.runID, s.pipeline, now)
+		meta := inventory.Meta(r, s.runID, s.pipeline, now)
 		var ok bool
-		if buf, ok = s.enc.appendLine(buf, &l); ok {
+		if buf, ok = s.enc.appendRecord(buf, r, &meta); ok {
 			continue
 		}
-		j, err := json.Marshal(l)
+		j, err := json.Marshal(newLine(r, s.runID, s.pipeline, now))
 		if err != nil {
 			return fmt.Errorf("jsonl: write %s: %w", r.IP(), err)
 		}

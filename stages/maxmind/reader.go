@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,21 +36,19 @@ type reader struct {
 	// records caches decoded records by their offset in the data section.
 	// Networks share records (all networks of a city at one accuracy, all
 	// networks of an AS), and decoding a record costs several times the
-	// tree search that finds it. The cache is direct-mapped (a record
-	// replaces the one in its slot) and lock-free, so parallel batches do
-	// not contend; it belongs to this file: a replacement gets a reader of
-	// its own.
-	records []atomic.Pointer[record]
+	// tree search that finds it. The cache belongs to this file: a
+	// replacement gets a reader of its own.
+	mu      sync.Mutex
+	records map[uintptr]*record
 }
 
-// cacheSlots is the size of each reader's record cache: at most a few
-// megabytes of records.
-const cacheSlots = 1 << 15
+// maxRecords bounds each reader's record cache (a few megabytes); a full
+// cache starts over.
+const maxRecords = 1 << 16
 
 // record is what the stage uses of one database record.
 type record struct {
-	offset uintptr // where the record is in the data section
-	found  bool    // the record holds data (geoip2's HasData)
+	found bool // the record holds data (geoip2's HasData)
 
 	country, countryName, city string
 	lat, lon                   float64
@@ -80,7 +79,7 @@ func openReader(option, path string, log *slog.Logger) (*reader, error) {
 	}
 	rd := &reader{
 		db: db, option: option, country: option == optCity && strings.Contains(db.Metadata.DatabaseType, "Country"),
-		build: db.Metadata.BuildTime(), info: info, log: log, records: make([]atomic.Pointer[record], cacheSlots),
+		build: db.Metadata.BuildTime(), info: info, log: log, records: make(map[uintptr]*record),
 	}
 	rd.refs.Store(1)
 	return rd, nil
@@ -124,26 +123,26 @@ func (rd *reader) lookup(addr netip.Addr) (*record, netip.Prefix, error) {
 		return &noRecord, netip.Prefix{}, err
 	}
 	off := res.Offset()
-	// Fibonacci hashing spreads the offsets, which are multiples of small
-	// record sizes, over the slots.
-	slot := &rd.records[(uint64(off)*0x9E3779B97F4A7C15)>>(64-cacheBits)]
-	rec := slot.Load()
-	if rec == nil || rec.offset != off {
+	rd.mu.Lock()
+	rec := rd.records[off]
+	rd.mu.Unlock()
+	if rec == nil {
 		var err error
 		if rec, err = rd.decode(res); err != nil {
 			return &noRecord, netip.Prefix{}, err
 		}
-		rec.offset = off
-		slot.Store(rec)
+		rd.mu.Lock()
+		if len(rd.records) >= maxRecords {
+			clear(rd.records)
+		}
+		rd.records[off] = rec
+		rd.mu.Unlock()
 	}
 	if !rec.found {
 		return &noRecord, netip.Prefix{}, nil
 	}
 	return rec, res.Prefix(), nil
 }
-
-// cacheBits is log2(cacheSlots).
-const cacheBits = 15
 
 // noRecord is the answer of a miss.
 var noRecord record

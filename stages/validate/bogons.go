@@ -82,10 +82,30 @@ var specials = []special{
 	{netip.MustParsePrefix("ff00::/8"), CategoryMulticast},
 }
 
+// specialFirstOctets marks the first octets of IPv4 addresses that some
+// IPv4 entry of specials covers. Most addresses of a list are public, and
+// one look at this table spares them the scan.
+var specialFirstOctets = func() (octets [256]bool) {
+	for _, s := range specials {
+		if !s.prefix.Addr().Is4() {
+			continue
+		}
+		first := int(s.prefix.Addr().As4()[0])
+		span := 1 << max(8-s.prefix.Bits(), 0)
+		for o := first; o < first+span; o++ {
+			octets[o] = true
+		}
+	}
+	return octets
+}()
+
 // Bogon returns the special-purpose category of a canonical address, and
 // whether it is a bogon at all. The table is small (about forty entries),
 // so a scan for the longest match costs less than building a trie.
 func Bogon(a netip.Addr) (category string, ok bool) {
+	if a.Is4() && !specialFirstOctets[a.As4()[0]] {
+		return "", false
+	}
 	best := -1
 	for _, s := range specials {
 		if s.prefix.Bits() > best && s.prefix.Contains(a) {

@@ -210,6 +210,32 @@ func TestSpecialsSorted(t *testing.T) {
 	}
 }
 
+// TestSpecialFirstOctets checks the shortcut Bogon takes for IPv4: an
+// address whose first octet is not marked is outside every IPv4 entry of
+// the table, and a marked octet is one some entry covers.
+func TestSpecialFirstOctets(t *testing.T) {
+	for o := range 256 {
+		block := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(o)}), 8)
+		covered := false
+		for _, s := range specials {
+			if s.prefix.Addr().Is4() && s.prefix.Overlaps(block) {
+				covered = true
+			}
+		}
+		if covered != specialFirstOctets[o] {
+			t.Errorf("first octet %d: marked %v, covered by the table %v", o, specialFirstOctets[o], covered)
+		}
+	}
+	for _, tt := range []struct {
+		ip       string
+		category string
+	}{{"9.255.255.255", ""}, {"10.0.0.0", CategoryPrivate}, {"11.0.0.1", ""}, {"224.0.0.1", CategoryMulticast}, {"255.255.255.254", CategoryReserved}} {
+		if got, _ := Bogon(netip.MustParseAddr(tt.ip)); got != tt.category {
+			t.Errorf("Bogon(%s) = %q, want %q", tt.ip, got, tt.category)
+		}
+	}
+}
+
 func TestErrorDoesNotEchoInput(t *testing.T) {
 	secret := "1.1.1.1'; SELECT password FROM users;--"
 	_, err := Parse(secret)
