@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cowrie-enrich/cowrie-enrich/sinks/snapshots"
 )
 
 // PostgreSQL receives a batch's rows with one binary COPY into a
@@ -60,9 +62,18 @@ FROM pg_temp.` + pgBatchTable + ` AS b
 ` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
     || excluded.enrichment::jsonb`, `'{}'::text[]`)
 
+// pgFillSessions finds each address's sessions without a source_ip
+// through the address function's partial index (migration 6), behind an
+// OFFSET 0 fence, and runs after snapshots.NestedLoopsOnly: the planner
+// would otherwise scan every such session for every batch.
 const pgFillSessions = `UPDATE session_summaries AS s SET source_ip = b.ip
 FROM unnest($1::text[]) AS b(ip)
-WHERE s.source_ip IS NULL AND cowrie_enrich_session_ip(s.source_ip, s.enrichment::json) = b.ip`
+CROSS JOIN LATERAL (
+  SELECT t.session_id FROM session_summaries AS t
+  WHERE t.source_ip IS NULL AND cowrie_enrich_session_ip(t.source_ip, t.enrichment::json) = b.ip
+  OFFSET 0
+) AS m
+WHERE s.session_id = m.session_id AND s.source_ip IS NULL`
 
 // pgCountASNs recomputes the counters of the given ASNs (the first time a
 // run touches each), writing only those that changed; it counts through
@@ -237,6 +248,9 @@ func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows []*row, _ map[
 		return nil
 	}
 	ips := addresses(rows)
+	if _, err := t.tx.Exec(ctx, snapshots.NestedLoopsOnly); err != nil {
+		return err
+	}
 	for _, q := range t.fill {
 		if _, err := t.tx.Exec(ctx, q, ips); err != nil {
 			return err
