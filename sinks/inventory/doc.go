@@ -22,6 +22,11 @@
 //     is first-writer-wins. unique_ip_count and total_session_count of
 //     every ASN a batch touches (including one an address moved away from)
 //     are recomputed from ip_inventory in the same transaction.
+//   - On PostgreSQL a batch reaches the server by binary COPY into a
+//     temporary table of the session (pg_temp.cowrie_enrich_ip_batch,
+//     emptied at every commit) and is then upserted with one INSERT …
+//     SELECT, as a set-based statement would; the old rows that the ASN
+//     counters need are read through the primary key first.
 //   - Writers do not race: on PostgreSQL a transaction-level advisory lock
 //     serialises inventory transactions across processes, and SQLite
 //     transactions take the write lock when they begin.

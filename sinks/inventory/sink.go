@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -212,18 +213,47 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 	return p
 }
 
-// encode sets w.docJSON. A stage value that does not marshal to JSON is a
-// bug in that stage; it costs the row (kept as a dead letter), not the run.
+// encode sets w.docJSON: the top-level keys in sorted order, as
+// json.Marshal writes a map, each value as json.Marshal writes it, except
+// that a json.Marshaler's output is taken as it is: json.Marshal would
+// validate and compact it again, which costs about as much as producing
+// it. A stage value that does not marshal is a bug in that stage; it costs
+// the row (kept as a dead letter), not the run. So does a Marshaler's
+// output that is not JSON: PostgreSQL refuses it, and the SQLite backend
+// checks it.
 func (w *row) encode() error {
 	if w.docJSON != nil {
 		return nil
 	}
-	b, err := json.Marshal(w.doc)
-	if err != nil {
-		return fmt.Errorf("encode enrichment: %w", err)
+	b := append(make([]byte, 0, 1024), '{')
+	for i, k := range slices.Sorted(maps.Keys(w.doc)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		key, err := json.Marshal(k)
+		if err != nil {
+			return fmt.Errorf("encode enrichment: %w", err)
+		}
+		v, err := marshal(w.doc[k])
+		if err != nil {
+			return fmt.Errorf("encode enrichment: %q: %w", k, err)
+		}
+		b = append(append(append(b, key...), ':'), v...)
 	}
-	w.docJSON = b
+	w.docJSON = append(b, '}')
 	return nil
+}
+
+// marshal is json.Marshal without the second pass over a Marshaler's
+// output. A nil pointer is left to json.Marshal, which writes null where
+// calling a value-receiver MarshalJSON would panic.
+func marshal(v any) ([]byte, error) {
+	if m, ok := v.(json.Marshaler); ok {
+		if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || !rv.IsNil() {
+			return m.MarshalJSON()
+		}
+	}
+	return json.Marshal(v)
 }
 
 // encoding walks rows, encoding each one's enrichment as it goes (so a
@@ -545,15 +575,17 @@ func asnRows(rows []*row, apply []asnDelta) (asns []asnRow, pending []asnDelta) 
 }
 
 // fills returns the statements that fill the sessions of a batch's
-// addresses after its rows are written (their source_ip, then their
-// snapshots), each taking the addresses as its one parameter.
+// addresses after its rows are written, each taking the addresses as its
+// one parameter. The snapshots go first: they fill source_ip too, so the
+// source_ip statement then only rewrites sessions that had their
+// snapshots already, instead of every session twice.
 func fills(d store.Dialect, cfg *Config) []string {
 	var out []string
-	if cfg.FillSessionIP {
-		out = append(out, map[store.Dialect]string{store.Postgres: pgFillSessions, store.SQLite: sqliteFillSessions}[d])
-	}
 	if cfg.FillSnapshots {
 		out = append(out, snapshots.FillSQL(d))
+	}
+	if cfg.FillSessionIP {
+		out = append(out, map[store.Dialect]string{store.Postgres: pgFillSessions, store.SQLite: sqliteFillSessions}[d])
 	}
 	return out
 }

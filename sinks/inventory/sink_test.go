@@ -316,6 +316,16 @@ func TestWriteIntegration_BadRowIsolation(t *testing.T) {
 			},
 			errContains: "encode enrichment",
 		},
+		{
+			// PostgreSQL refuses the JSON; the SQLite backend checks it.
+			name: "enrichment whose MarshalJSON writes invalid JSON",
+			bad: func() *pipeline.Record {
+				r := withASN(rec("198.51.100.66"), 64501, "Other Net", "", "")
+				r.Set("broken", badJSON{})
+				return r
+			},
+			errContains: "invalid",
+		},
 	}
 	testdb.Dialects(t, func(t *testing.T, url string) {
 		for i, tt := range tests {

@@ -94,13 +94,21 @@ type sqliteTx struct {
 	fill []string
 }
 
-// stage encodes the rows' enrichment: SQLite runs in-process, so there is
-// nothing to overlap the encoding with.
+// stage encodes the rows' enrichment (SQLite runs in-process, so there is
+// nothing to overlap the encoding with) and refuses a row whose JSON is
+// not valid, which PostgreSQL would refuse itself: mergeTop could not
+// decode it.
 func (t *sqliteTx) stage(_ context.Context, _ time.Time, rows []*row) ([]*row, []refusal, error) {
 	e := encoding{rows: rows}
-	for e.next() != nil {
+	var kept []*row
+	for w := e.next(); w != nil; w = e.next() {
+		if !json.Valid(w.docJSON) {
+			e.refused = append(e.refused, refusal{row: w, err: errors.New("encode enrichment: a value's MarshalJSON wrote invalid JSON")})
+			continue
+		}
+		kept = append(kept, w)
 	}
-	return e.kept, e.refused, nil
+	return kept, e.refused, nil
 }
 
 func (t *sqliteTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error {
