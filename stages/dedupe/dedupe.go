@@ -22,8 +22,8 @@ type Config struct {
 	Capacity int `koanf:"capacity"`
 }
 
-// DefaultConfig returns the defaults: one million addresses, about ten
-// megabytes of IPv4 or thirty of IPv6.
+// DefaultConfig returns the defaults: one million addresses, under ten
+// megabytes of IPv4 or some forty of IPv6.
 func DefaultConfig() *Config { return &Config{Capacity: 1_000_000} }
 
 // Validate checks that capacity can hold two generations.
@@ -86,9 +86,9 @@ func (s *Stage) remember(k key) (seen bool) {
 }
 
 // key identifies a record's address as its canonical text (Record.IP)
-// does, but IP addresses are kept as numbers: sets of numbers hold no
-// pointers, so a million remembered addresses cost a few megabytes and
-// nothing for the garbage collector to scan.
+// does, but IP addresses are kept as numbers, in sets without pointers:
+// a million remembered IPv4 addresses cost under ten megabytes and nothing
+// for the garbage collector to scan.
 type key struct {
 	kind byte // kindV4, kindV6 or kindText
 	v4   uint32
@@ -125,36 +125,34 @@ func keyOf(r *pipeline.Record) key {
 
 // generation is one set of remembered addresses.
 type generation struct {
-	v4   map[uint32]struct{}
-	v6   map[[16]byte]struct{}
+	v4   *set[uint32]
+	v6   *set[[16]byte]
 	text map[string]struct{}
 }
 
 func newGeneration() *generation {
-	return &generation{v4: map[uint32]struct{}{}, v6: map[[16]byte]struct{}{}, text: map[string]struct{}{}}
+	return &generation{v4: newSet[uint32](), v6: newSet[[16]byte](), text: map[string]struct{}{}}
 }
 
-func (g *generation) len() int { return len(g.v4) + len(g.v6) + len(g.text) }
+func (g *generation) len() int { return g.v4.len() + g.v6.len() + len(g.text) }
 
 func (g *generation) has(k key) bool {
-	var ok bool
 	switch k.kind {
 	case kindV4:
-		_, ok = g.v4[k.v4]
+		return g.v4.has(k.v4)
 	case kindV6:
-		_, ok = g.v6[k.v6]
-	default:
-		_, ok = g.text[k.text]
+		return g.v6.has(k.v6)
 	}
+	_, ok := g.text[k.text]
 	return ok
 }
 
 func (g *generation) add(k key) {
 	switch k.kind {
 	case kindV4:
-		g.v4[k.v4] = struct{}{}
+		g.v4.add(k.v4)
 	case kindV6:
-		g.v6[k.v6] = struct{}{}
+		g.v6.add(k.v6)
 	default:
 		g.text[k.text] = struct{}{}
 	}

@@ -33,13 +33,14 @@ type reader struct {
 	refs    atomic.Int64
 	log     *slog.Logger
 
-	// records caches decoded records by their offset in the data section.
-	// Networks share records (all networks of a city at one accuracy, all
-	// networks of an AS), and decoding a record costs several times the
-	// tree search that finds it. The cache belongs to this file: a
+	// records caches decoded records (*record) by their offset in the
+	// data section. Networks share records (all networks of a city at one
+	// accuracy, all networks of an AS), and decoding a record costs
+	// several times the tree search that finds it. Reads take no lock, so
+	// parallel batches do not contend. The cache belongs to this file: a
 	// replacement gets a reader of its own.
-	mu      sync.Mutex
-	records map[uintptr]*record
+	records sync.Map
+	cached  atomic.Int64 // records stored since the cache last started over
 }
 
 // maxRecords bounds each reader's record cache (a few megabytes); a full
@@ -79,7 +80,7 @@ func openReader(option, path string, log *slog.Logger) (*reader, error) {
 	}
 	rd := &reader{
 		db: db, option: option, country: option == optCity && strings.Contains(db.Metadata.DatabaseType, "Country"),
-		build: db.Metadata.BuildTime(), info: info, log: log, records: make(map[uintptr]*record),
+		build: db.Metadata.BuildTime(), info: info, log: log,
 	}
 	rd.refs.Store(1)
 	return rd, nil
@@ -123,20 +124,19 @@ func (rd *reader) lookup(addr netip.Addr) (*record, netip.Prefix, error) {
 		return &noRecord, netip.Prefix{}, err
 	}
 	off := res.Offset()
-	rd.mu.Lock()
-	rec := rd.records[off]
-	rd.mu.Unlock()
-	if rec == nil {
+	var rec *record
+	if v, ok := rd.records.Load(off); ok {
+		rec = v.(*record)
+	} else {
 		var err error
 		if rec, err = rd.decode(res); err != nil {
 			return &noRecord, netip.Prefix{}, err
 		}
-		rd.mu.Lock()
-		if len(rd.records) >= maxRecords {
-			clear(rd.records)
+		if rd.cached.Add(1) > maxRecords {
+			rd.records.Clear()
+			rd.cached.Store(1)
 		}
-		rd.records[off] = rec
-		rd.mu.Unlock()
+		rd.records.Store(off, rec)
 	}
 	if !rec.found {
 		return &noRecord, netip.Prefix{}, nil
