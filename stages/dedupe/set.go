@@ -37,15 +37,8 @@ func (s *set[K]) has(k K) bool {
 	if len(s.slots) == 0 {
 		return false
 	}
-	mask := len(s.slots) - 1
-	for i := s.index(k); ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case k:
-			return true
-		case none:
-			return false
-		}
-	}
+	_, found := s.probe(k)
+	return found
 }
 
 func (s *set[K]) add(k K) {
@@ -60,22 +53,22 @@ func (s *set[K]) add(k K) {
 	if (s.n+1)*4 > len(s.slots)*3 { // at most three quarters full
 		s.grow()
 	}
-	if s.insert(k) {
+	if i, found := s.probe(k); !found {
+		s.slots[i] = k
 		s.n++
 	}
 }
 
-// insert puts k in its slot and reports whether it was new.
-func (s *set[K]) insert(k K) bool {
+// probe returns the slot holding k, or the empty slot where k belongs.
+func (s *set[K]) probe(k K) (i int, found bool) {
 	var none K
 	mask := len(s.slots) - 1
-	for i := s.index(k); ; i = (i + 1) & mask {
+	for i = s.index(k); ; i = (i + 1) & mask {
 		switch s.slots[i] {
 		case k:
-			return false
+			return i, true
 		case none:
-			s.slots[i] = k
-			return true
+			return i, false
 		}
 	}
 }
@@ -89,7 +82,8 @@ func (s *set[K]) grow() {
 	var none K
 	for _, k := range old {
 		if k != none {
-			s.insert(k)
+			i, _ := s.probe(k)
+			s.slots[i] = k
 		}
 	}
 }
