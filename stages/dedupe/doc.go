@@ -5,8 +5,8 @@
 // Invariants the stage keeps:
 //
 //   - Memory is bounded by Capacity: two generations of at most Capacity/2
-//     addresses each, kept as numbers in pointer-free sets (about five
-//     bytes per IPv4 address, twenty per IPv6). When the current generation is full it becomes the
+//     addresses each, kept as numbers in pointer-free sets (5 to 11 bytes
+//     per IPv4 address, 21 to 43 per IPv6). When the current generation is full it becomes the
 //     old one and the previous old one is forgotten, so an address seen
 //     long ago may pass again; that costs a repeated lookup, never a loss.
 //   - Rejected records pass untouched and are not remembered: they must
