@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
@@ -54,6 +55,7 @@ type Source struct {
 	limit  int
 	cutoff time.Time
 	env    pipeline.Env
+	total  *tally
 }
 
 var (
@@ -62,7 +64,7 @@ var (
 )
 
 // New builds the source. The staleness cut-off (now - stale_after) is taken
-// here, once, so that Total and Run of one run select the same addresses.
+// here, once, so that every Run of the source selects the same addresses.
 func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 	if env.Store == nil {
 		return nil, ErrNoStore
@@ -71,43 +73,71 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 		return nil, fmt.Errorf("stale_ips: %w", err)
 	}
 	env = env.WithDefaults()
-	return &Source{db: env.Store, limit: cfg.Limit, cutoff: env.Now().Add(-cfg.StaleAfter), env: env}, nil
+	return &Source{db: env.Store, limit: cfg.Limit, cutoff: env.Now().Add(-cfg.StaleAfter), env: env, total: newTally()}, nil
 }
 
 // candidatesSQL returns the candidate query for dialect d: one row per
-// session address (address, first_seen, last_seen, session_count), stale
-// addresses only, most recently active first. Placeholders: the cut-off,
-// then the limit.
+// session address (address, first_seen, last_seen, session_count, and the
+// number of candidates before the limit), stale addresses only, most
+// recently active first. Placeholders: the cut-off, then the limit.
 //
-// The sessions subquery carries an optimisation fence (an OFFSET 0 that
-// changes nothing) so that both engines compute the session address once
-// per row: without it they inline the expression into the GROUP BY, the
-// WHERE and the join, and evaluate it (JSON subqueries included) several
-// times per session, which made the query 3 to 5 times slower on 1M
-// sessions.
+// store.SessionIP is costly per row (string functions, and JSON parsing
+// where source_ip is NULL), so it is never evaluated on every session:
+//
+//   - spellings groups the sessions that have a source_ip on the raw column,
+//     as cheaply as a plain GROUP BY source_ip (10M sessions fold into about
+//     as many rows as there are addresses);
+//   - sessions canonicalises each spelling once (SessionIP of a row whose
+//     enrichment is NULL is the canonical source_ip), and adds, through the
+//     session address indexes, the sessions that need their enrichment JSON:
+//     a NULL source_ip, or a blank spelling (rare, found in spellings), per
+//     session;
+//   - addresses folds the spellings of one address together.
+//
+// spellings is read twice and therefore materialised. The OFFSET 0 fence
+// on sessions stops both engines from pushing the empty-address test into
+// the UNION ALL arms, where it would evaluate SessionIP (and parse the JSON) a
+// second time per row.
 //
 // The LEFT JOIN keeps addresses absent from ip_inventory; both "absent" and
 // "never enriched" show up as a NULL enrichment_updated_at there, so one
 // IS NULL test covers both. last_seen ties are broken by address so that
-// LIMIT picks a deterministic set.
+// LIMIT picks a deterministic set. COUNT(*) OVER () is computed before the
+// LIMIT; Run hands it to Total.
 func candidatesSQL(d store.Dialect) string {
 	p1, p2, fence := "?", "?", "LIMIT -1 OFFSET 0"
+	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE TRIM(source_ip) = '')"
 	if d == store.Postgres {
 		p1, p2, fence = "$1", "$2", "OFFSET 0"
+		// An array, unlike IN (subquery), lets PostgreSQL OR the two index
+		// scans (idx_session_missing_ip, idx_session_source_ip) in a bitmap.
+		blank = "s.source_ip = ANY (ARRAY(SELECT source_ip FROM spellings WHERE TRIM(source_ip) = ''))"
 	}
-	return `WITH sessions AS (
-  SELECT ` + store.SessionIP(d, "s") + ` AS ip,
-         s.first_event_at, s.last_event_at
+	return `WITH spellings AS MATERIALIZED (
+  SELECT source_ip, MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen,
+         COUNT(*) AS session_count
+  FROM session_summaries
+  WHERE source_ip IS NOT NULL
+  GROUP BY source_ip
+), sessions AS (
+  SELECT ` + store.SessionIP(d, "g") + ` AS ip,
+         g.first_seen, g.last_seen, g.session_count
+  FROM (SELECT spellings.*, NULL AS enrichment FROM spellings) AS g
+  WHERE TRIM(g.source_ip) <> ''
+  UNION ALL
+  SELECT ` + store.SessionIP(d, "s") + `,
+         s.first_event_at, s.last_event_at, 1
   FROM session_summaries AS s
+  WHERE s.source_ip IS NULL OR ` + blank + `
   ` + fence + `
 ), addresses AS (
-  SELECT ip, MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen,
-         COUNT(*) AS session_count
+  SELECT ip, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+         CAST(SUM(session_count) AS BIGINT) AS session_count
   FROM sessions
-  WHERE ip IS NOT NULL AND ip <> ''
+  WHERE ip <> ''
   GROUP BY ip
 )
-SELECT a.ip, a.first_seen, a.last_seen, a.session_count
+SELECT a.ip, a.first_seen, a.last_seen, a.session_count, COUNT(*) OVER () AS candidates
 FROM addresses AS a
 LEFT JOIN ip_inventory AS i ON i.ip_address = a.ip
 WHERE i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < ` + p1 + `
@@ -136,35 +166,60 @@ func (s *Source) args() []any {
 	}
 }
 
-// Total returns the number of addresses Run will emit.
+// Total returns the number of addresses Run will emit. The count rides on
+// the first row of Run's own query, so the progress bar costs no second
+// pass over session_summaries: Total waits until Run has read that row (or
+// found no candidates), returns Run's error if Run fails before, and
+// returns ctx's error if ctx ends first, as it does when Run is never
+// called. It may be called before, during or after Run.
 func (s *Source) Total(ctx context.Context) (int64, error) {
-	q := "SELECT COUNT(*) FROM (" + candidatesSQL(s.db.Dialect) + ") AS candidates"
-	var n int64
-	var err error
-	switch s.db.Dialect {
-	case store.Postgres:
-		err = s.db.Pool.QueryRow(ctx, q, s.args()...).Scan(&n)
-	default:
-		err = s.db.SQL.QueryRowContext(ctx, q, s.args()...).Scan(&n)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("stale_ips: count candidates: %w", err)
-	}
-	return n, nil
+	return s.total.wait(ctx)
 }
+
+// pgSettings holds the planner and memory settings of Run's transaction on
+// PostgreSQL (set_config with is_local, i.e. SET LOCAL), measured on 10M
+// sessions over 1M addresses (see BenchmarkStaleIPs10MIntegration):
+//
+//   - work_mem 128MB keeps the hash aggregates of about 1M addresses in
+//     memory (with the default 4MB they spill to disk in dozens of
+//     batches); a larger database spills gracefully instead;
+//   - jit off: compiling the query took seconds and saved nothing, as the
+//     time goes to hashing and JSON parsing;
+//   - enable_nestloop off: the planner cannot estimate the number of
+//     canonical addresses (it assumes 200) and would otherwise probe
+//     ip_inventory once per address instead of joining in one pass.
+const pgSettings = `SELECT set_config('work_mem', '128MB', true), set_config('jit', 'off', true),
+       set_config('enable_nestloop', 'off', true)`
 
 // Run streams the candidates to emit, one record per address, and returns
 // emit's error as soon as it returns one.
 func (s *Source) Run(ctx context.Context, emit func(*pipeline.Record) error) error {
 	s.env.Logger.Info("selecting stale addresses", "cutoff", s.cutoff, "limit", s.limit)
+	err := s.run(ctx, emit)
+	if err != nil {
+		s.total.fail(err)
+	}
+	return err
+}
+
+func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) error {
 	var rows cursor
-	var read func(cursor) (*pipeline.Record, error)
+	var read func(cursor) (*pipeline.Record, int64, error)
 	switch s.db.Dialect {
 	case store.Postgres:
+		tx, err := s.db.Pool.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("stale_ips: begin: %w", err)
+		}
+		// The transaction only reads; ending it also drops the settings.
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+		if _, err := tx.Exec(ctx, pgSettings); err != nil {
+			return fmt.Errorf("stale_ips: configure query: %w", err)
+		}
 		// pgx reads rows off the connection as Next is called, so only the
 		// rows in flight are held in memory; a slow pipeline makes the
 		// server wait.
-		r, err := s.db.Pool.Query(ctx, candidatesSQL(store.Postgres), s.args()...)
+		r, err := tx.Query(ctx, candidatesSQL(store.Postgres), s.args()...)
 		if err != nil {
 			return fmt.Errorf("stale_ips: query candidates: %w", err)
 		}
@@ -185,9 +240,12 @@ func (s *Source) Run(ctx context.Context, emit func(*pipeline.Record) error) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := read(rows)
+		r, candidates, err := read(rows)
 		if err != nil {
 			return fmt.Errorf("stale_ips: read candidate: %w", err)
+		}
+		if n == 0 {
+			s.total.set(s.emitted(candidates))
 		}
 		if err := emit(r); err != nil {
 			return err
@@ -197,8 +255,68 @@ func (s *Source) Run(ctx context.Context, emit func(*pipeline.Record) error) err
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("stale_ips: read candidates: %w", err)
 	}
+	if n == 0 {
+		s.total.set(0)
+	}
 	s.env.Logger.Info("stale addresses emitted", "count", n)
 	return nil
+}
+
+// emitted returns how many of the candidates Run emits under the limit.
+func (s *Source) emitted(candidates int64) int64 {
+	if s.limit > 0 {
+		return min(candidates, int64(s.limit))
+	}
+	return candidates
+}
+
+// tally hands the candidate count from Run to Total.
+type tally struct {
+	mu      sync.Mutex
+	n       int64
+	err     error
+	known   bool
+	settled chan struct{} // closed once a count or an error is in
+}
+
+func newTally() *tally { return &tally{settled: make(chan struct{})} }
+
+// set records the count of a Run that reached its first row (or found none).
+func (t *tally) set(n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n, t.err, t.known = n, nil, true
+	t.settle()
+}
+
+// fail records why a Run ended; it is kept only while no Run has counted.
+func (t *tally) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.known {
+		return
+	}
+	t.err = fmt.Errorf("stale_ips: count candidates: %w", err)
+	t.settle()
+}
+
+func (t *tally) settle() {
+	select {
+	case <-t.settled:
+	default:
+		close(t.settled)
+	}
+}
+
+func (t *tally) wait(ctx context.Context) (int64, error) {
+	select {
+	case <-t.settled:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n, t.err
 }
 
 // cursor is what pgx.Rows and *sql.Rows have in common.
@@ -208,12 +326,13 @@ type cursor interface {
 	Err() error
 }
 
-func readPostgres(rows cursor) (*pipeline.Record, error) {
+// readPostgres reads a candidate and the number of candidates.
+func readPostgres(rows cursor) (*pipeline.Record, int64, error) {
 	var ip string
 	var first, last *time.Time
-	var count int64
-	if err := rows.Scan(&ip, &first, &last, &count); err != nil {
-		return nil, err
+	var count, candidates int64
+	if err := rows.Scan(&ip, &first, &last, &count, &candidates); err != nil {
+		return nil, 0, err
 	}
 	r := pipeline.NewRecord(ip)
 	r.Sessions = count
@@ -223,22 +342,23 @@ func readPostgres(rows cursor) (*pipeline.Record, error) {
 	if last != nil {
 		r.LastSeen = last.UTC()
 	}
-	return r, nil
+	return r, candidates, nil
 }
 
-// readSQLite reads a row whose timestamps are text (see store.TimeLayout).
-func (s *Source) readSQLite(rows cursor) (*pipeline.Record, error) {
+// readSQLite reads a candidate whose timestamps are text (see
+// store.TimeLayout) and the number of candidates.
+func (s *Source) readSQLite(rows cursor) (*pipeline.Record, int64, error) {
 	var ip string
 	var first, last sql.NullString
-	var count int64
-	if err := rows.Scan(&ip, &first, &last, &count); err != nil {
-		return nil, err
+	var count, candidates int64
+	if err := rows.Scan(&ip, &first, &last, &count, &candidates); err != nil {
+		return nil, 0, err
 	}
 	r := pipeline.NewRecord(ip)
 	r.Sessions = count
 	r.FirstSeen = s.parseTime(ip, first)
 	r.LastSeen = s.parseTime(ip, last)
-	return r, nil
+	return r, candidates, nil
 }
 
 // parseTime reads a SQLite timestamp. One in a layout ParseTime does not

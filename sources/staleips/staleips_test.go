@@ -142,16 +142,20 @@ func TestSessionStatsIntegration(t *testing.T) {
 		f.session("s2", "198.51.100.7", t0.Add(2*us), t0.Add(9*us), "")
 		f.session("s3", " ::FFFF:198.51.100.7 ", t0.Add(3*us), t0.Add(4*us), "")
 		f.session("s4", "198.51.100.8", t0.Add(7*us), t0.Add(8*us), "")
+		// The same address from the enrichment JSON, with no source_ip or a
+		// blank one, counts toward the same record.
+		f.session("s5", "", t0.Add(6*us), t0.Add(10*us), `{"dshield":{"ip":{"number":"198.51.100.7"}}}`)
+		f.session("s6", " ", t0.Add(6*us), t0.Add(7*us), `{"session":{"::ffff:198.51.100.7":{}}}`)
 
 		recs := collect(t, newSource(t, f.db, 0))
 		if len(recs) != 2 {
 			t.Fatalf("emitted %q, want 198.51.100.7 and 198.51.100.8", raws(recs))
 		}
 		r := recs[0]
-		if r.Raw != "198.51.100.7" || r.Sessions != 3 || !r.FirstSeen.Equal(t0.Add(us)) || !r.LastSeen.Equal(t0.Add(9*us)) {
-			t.Errorf("first record = %q sessions=%d first=%s last=%s; want 198.51.100.7, 3, %s, %s",
+		if r.Raw != "198.51.100.7" || r.Sessions != 5 || !r.FirstSeen.Equal(t0.Add(us)) || !r.LastSeen.Equal(t0.Add(10*us)) {
+			t.Errorf("first record = %q sessions=%d first=%s last=%s; want 198.51.100.7, 5, %s, %s",
 				r.Raw, r.Sessions, r.FirstSeen.Format(time.RFC3339Nano), r.LastSeen.Format(time.RFC3339Nano),
-				t0.Add(us).Format(time.RFC3339Nano), t0.Add(9*us).Format(time.RFC3339Nano))
+				t0.Add(us).Format(time.RFC3339Nano), t0.Add(10*us).Format(time.RFC3339Nano))
 		}
 		if r.FirstSeen.Location() != time.UTC {
 			t.Errorf("FirstSeen in %s, want UTC", r.FirstSeen.Location())
@@ -229,6 +233,61 @@ func TestRunStopsIntegration(t *testing.T) {
 			})
 			if !errors.Is(err, pipeline.ErrStopped) || n != 3 {
 				t.Errorf("Run = %v with %d records, want ErrStopped after 3", err, n)
+			}
+		})
+	})
+}
+
+func TestTotalIntegration(t *testing.T) {
+	testdb.Dialects(t, func(t *testing.T, url string) {
+		f := fixture{t, testdb.Migrated(t, url)}
+		t.Run("no candidates", func(t *testing.T) {
+			src := newSource(t, f.db, 0)
+			collect(t, src)
+			if n, err := src.Total(context.Background()); err != nil || n != 0 {
+				t.Errorf("Total = %d, %v; want 0", n, err)
+			}
+		})
+		for i := range 5 {
+			at := now.Add(-time.Duration(i) * time.Minute)
+			f.session(fmt.Sprint("s", i), fmt.Sprintf("192.0.2.%d", i), at, at, "")
+		}
+
+		t.Run("called before Run, answered by Run", func(t *testing.T) {
+			src := newSource(t, f.db, 3)
+			type result struct {
+				n   int64
+				err error
+			}
+			got := make(chan result, 1)
+			go func() {
+				n, err := src.Total(context.Background())
+				got <- result{n, err}
+			}()
+			if recs := collect(t, src); len(recs) != 3 {
+				t.Fatalf("Run emitted %d records, want 3", len(recs))
+			}
+			if r := <-got; r.err != nil || r.n != 3 {
+				t.Errorf("Total = %d, %v; want 3 (the limit)", r.n, r.err)
+			}
+		})
+		t.Run("Run never called", func(t *testing.T) {
+			src := newSource(t, f.db, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := src.Total(ctx); !errors.Is(err, context.Canceled) {
+				t.Errorf("Total = %v, want context.Canceled", err)
+			}
+		})
+		t.Run("Run fails before its first row", func(t *testing.T) {
+			src := newSource(t, f.db, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := src.Run(ctx, func(*pipeline.Record) error { return nil }); err == nil {
+				t.Fatal("Run with a cancelled context succeeded")
+			}
+			if _, err := src.Total(context.Background()); err == nil {
+				t.Error("Total after a failed Run succeeded, want Run's error")
 			}
 		})
 	})
