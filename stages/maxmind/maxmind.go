@@ -200,9 +200,10 @@ func (s *Stage) Close() error {
 
 // lookup is the pair of readers one batch uses.
 type lookup struct {
-	city, asn *reader
-	cachedAt  pipeline.Timestamp
-	build     pipeline.Timestamp // the newest build of the two
+	city, asn         *reader
+	cachedAt          pipeline.Timestamp
+	build             pipeline.Timestamp // the newest build of the two
+	lastCity, lastASN last
 }
 
 func (l *lookup) release() {
@@ -241,7 +242,7 @@ func (l *lookup) find(addr netip.Addr) (*pipeline.MaxMindResult, error) {
 	var network netip.Prefix
 	found := false
 	if l.city != nil {
-		geo, n, err := l.city.lookup(addr)
+		geo, n, err := l.city.lookup(addr, &l.lastCity)
 		if err != nil {
 			return nil, fmt.Errorf("%s lookup: %w", optCity, err)
 		}
@@ -258,7 +259,7 @@ func (l *lookup) find(addr netip.Addr) (*pipeline.MaxMindResult, error) {
 		}
 	}
 	if l.asn != nil {
-		as, n, err := l.asn.lookup(addr)
+		as, n, err := l.asn.lookup(addr, &l.lastASN)
 		if err != nil {
 			return nil, fmt.Errorf("%s lookup: %w", optASN, err)
 		}

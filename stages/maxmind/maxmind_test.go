@@ -382,6 +382,30 @@ func TestSharedRecords(t *testing.T) {
 	}
 }
 
+// TestNeighboursInOneBatch checks that a batch of addresses that follow
+// each other in a network, or in the empty space between networks, gets
+// the answers each address gets on its own.
+func TestNeighboursInOneBatch(t *testing.T) {
+	f := newFixture(t, nil)
+	ips := []string{
+		"81.2.69.1", "81.2.69.2", "81.2.70.1", "81.2.70.2", "8.8.8.8", "81.2.69.3", // a network, a gap, a network again
+		"175.16.199.1", "175.16.199.2", "1.128.0.1", "1.159.255.255", // city without ASN, ASN without city
+		"2a02:c7f::1", "2a02:c7f::2", "81.2.69.4", "2001:4860::8888", "2a02:c7f::3",
+	}
+	batch := make(pipeline.Batch, len(ips))
+	for i, ip := range ips {
+		batch[i] = rec(ip)
+	}
+	f.process(t, batch...)
+	for i, ip := range ips {
+		alone := rec(ip)
+		f.process(t, alone)
+		if got, want := dump(result(t, batch[i])), dump(result(t, alone)); got != want {
+			t.Errorf("%s in a batch: %s\nalone: %s", ip, got, want)
+		}
+	}
+}
+
 func TestHotReload(t *testing.T) {
 	f := newFixture(t, nil)
 	old := f.stage.city.cur.Load()

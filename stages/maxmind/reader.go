@@ -117,33 +117,62 @@ func checkType(option, path string) (maxminddb.Metadata, error) {
 	return db.Metadata(), err
 }
 
+// last is the network of the previous lookup a batch made in one
+// database, and its record (noRecord for a miss). Addresses of one network
+// follow each other in real lists (a scanner's /24, a sorted list); they
+// then need no tree search.
+type last struct {
+	network netip.Prefix
+	rec     *record
+}
+
 // lookup returns the record for addr and the network it was found in;
-// a record without data (found false) is a miss.
-func (rd *reader) lookup(addr netip.Addr) (*record, netip.Prefix, error) {
-	res := rd.db.Lookup(addr)
-	if err := res.Err(); err != nil || !res.Found() {
-		return &noRecord, netip.Prefix{}, err
+// a record without data (found false) is a miss. prev is the batch's
+// previous lookup in this database, updated.
+func (rd *reader) lookup(addr netip.Addr, prev *last) (*record, netip.Prefix, error) {
+	if prev.rec == nil || !prev.network.Contains(addr) {
+		res := rd.db.Lookup(addr)
+		if err := res.Err(); err != nil {
+			return &noRecord, netip.Prefix{}, err
+		}
+		rec := &noRecord
+		if res.Found() {
+			var err error
+			if rec, err = rd.cached(res); err != nil {
+				return &noRecord, netip.Prefix{}, err
+			}
+		}
+		// For a miss this is the empty part of the tree the search
+		// ended in: every address in it misses too.
+		*prev = last{network: res.Prefix(), rec: rec}
 	}
+	if !prev.rec.found {
+		return &noRecord, netip.Prefix{}, nil
+	}
+	return prev.rec, prev.network, nil
+}
+
+// cached returns the record res points at, decoding it unless the cache
+// has it.
+func (rd *reader) cached(res maxminddb.Result) (*record, error) {
 	off := res.Offset()
 	rd.mu.Lock()
 	rec := rd.records[off]
 	rd.mu.Unlock()
-	if rec == nil {
-		var err error
-		if rec, err = rd.decode(res); err != nil {
-			return &noRecord, netip.Prefix{}, err
-		}
-		rd.mu.Lock()
-		if len(rd.records) >= maxRecords {
-			clear(rd.records)
-		}
-		rd.records[off] = rec
-		rd.mu.Unlock()
+	if rec != nil {
+		return rec, nil
 	}
-	if !rec.found {
-		return &noRecord, netip.Prefix{}, nil
+	rec, err := rd.decode(res)
+	if err != nil {
+		return nil, err
 	}
-	return rec, res.Prefix(), nil
+	rd.mu.Lock()
+	if len(rd.records) >= maxRecords {
+		clear(rd.records)
+	}
+	rd.records[off] = rec
+	rd.mu.Unlock()
+	return rec, nil
 }
 
 // noRecord is the answer of a miss.
