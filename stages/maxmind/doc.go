@@ -29,6 +29,8 @@
 //     up to concurrency batches at a time.
 //   - Each opened file keeps the records it decoded (at most 32768, by
 //     their offset in the file), so networks sharing a record (every
-//     network of a city, of an AS) cost one tree search each and one
-//     decoding between them; answers are the same as decoding every time.
+//     network of a city, of an AS) cost one decoding between them, and an
+//     address inside the network of the batch's previous address costs no
+//     tree search; answers are the same as searching and decoding every
+//     time.
 package maxmind
