@@ -7,7 +7,13 @@
 //
 //   - An address is a candidate when it has no ip_inventory row, a row with
 //     NULL enrichment_updated_at, or one older than stale_after; the cut-off
-//     is fixed when the source is built, so Run and Total agree.
+//     is fixed when the source is built, so every Run selects the same set.
+//   - Total costs no query of its own: Run's query carries the number of
+//     candidates on its first row, and Total waits for it (or for Run's
+//     error, or for its ctx).
+//   - The session address expression is evaluated once per distinct
+//     source_ip spelling and once per session without a usable source_ip,
+//     never once per session (see candidatesSQL).
 //   - A session's address is store.SessionIP: source_ip, or on upstream
 //     databases (where source_ip stays NULL until the IP is in the
 //     inventory) the address in the session's enrichment JSON. New IPs are
