@@ -106,9 +106,15 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 // LIMIT; Run hands it to Total.
 func candidatesSQL(d store.Dialect) string {
 	p1, p2, fence := "?", "?", "LIMIT -1 OFFSET 0"
+	sessionIP := store.SessionIP(d, "s")
 	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE TRIM(source_ip) = '')"
 	if d == store.Postgres {
 		p1, p2, fence = "$1", "$2", "OFFSET 0"
+		// The function of migration 6 is SessionIP declared PARALLEL SAFE:
+		// unlike the inline expression (whose JSON subquery keeps it in the
+		// leader), it lets parallel workers share the JSON parsing
+		// (10M sessions: 52 s -> 44 s on a loaded machine).
+		sessionIP = "cowrie_enrich_session_ip(s.source_ip, s.enrichment::json)"
 		// An array, unlike IN (subquery), lets PostgreSQL OR the two index
 		// scans (idx_session_missing_ip, idx_session_source_ip) in a bitmap.
 		blank = "s.source_ip = ANY (ARRAY(SELECT source_ip FROM spellings WHERE TRIM(source_ip) = ''))"
@@ -125,7 +131,7 @@ func candidatesSQL(d store.Dialect) string {
   FROM (SELECT spellings.*, NULL AS enrichment FROM spellings) AS g
   WHERE TRIM(g.source_ip) <> ''
   UNION ALL
-  SELECT ` + store.SessionIP(d, "s") + `,
+  SELECT ` + sessionIP + `,
          s.first_event_at, s.last_event_at, 1
   FROM session_summaries AS s
   WHERE s.source_ip IS NULL OR ` + blank + `
