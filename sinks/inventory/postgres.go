@@ -35,8 +35,13 @@ var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "s
 // pgBegin takes the writer lock and creates the session's batch table the
 // first time, in one round trip (no parameters: the simple protocol allows
 // several statements). Creating it inside the transaction keeps it working
-// behind a transaction-pooling proxy.
-var pgBegin = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
+// behind a transaction-pooling proxy. Every statement is planned for its
+// own batch: a generic plan cached while ip_inventory was nearly empty (a
+// first run, a truncated table) scans the whole table for every batch, or
+// every row, long after the table has grown; planning costs well under a
+// millisecond per statement.
+var pgBegin = `SET LOCAL plan_cache_mode = force_custom_plan;
+SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
 CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
     last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
 
@@ -47,9 +52,12 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::
 ORDER BY u.n
 ` + asnConflict
 
-// pgExisting reads what the counters need of the stored rows; the
-// addresses' primary key finds them whatever the size of the table.
-const pgExisting = `SELECT ip_address, current_asn, session_count FROM ip_inventory WHERE ip_address = ANY($1::text[])`
+// pgExisting reads what the counters need of the stored rows, one index
+// probe per address: with ip_address = ANY($1) the planner scans the whole
+// table instead once a batch is a few percent of it (700 ms for 10,000
+// addresses against 100,000 rows, 25 ms this way).
+const pgExisting = `SELECT o.ip_address, o.current_asn, o.session_count FROM unnest($1::text[]) AS b(ip)
+CROSS JOIN LATERAL (SELECT i.ip_address, i.current_asn, i.session_count FROM ip_inventory AS i WHERE i.ip_address = b.ip LIMIT 1) AS o`
 
 // pgIPUpsert writes the staged rows. The enrichment column is JSONB on our
 // schema and may be JSON on upstream's; both cast to and from jsonb on
