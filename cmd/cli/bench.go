@@ -152,6 +152,7 @@ func (a *app) bench(ctx context.Context, req benchRequest) error {
 	if err != nil {
 		return err
 	}
+	say("reference: %d rows in %s (%.0f rows/s)", refRows, refTime.Round(time.Millisecond), float64(refRows)/refTime.Seconds())
 
 	if req.redisURL != "" {
 		if err := bench.Reset(ctx, db); err != nil {
@@ -205,6 +206,10 @@ func (a *app) measure(ctx context.Context, name string, run runRequest, svc *sim
 	for _, q := range after.Queries[len(before.Queries):] {
 		m.whoisAddrs += len(q.IPs)
 	}
+	// Said at once, so a bench stopped before its report keeps the figure.
+	fmt.Fprintf(a.stderr, "bench: %q: %d IPs in %s (%.0f IPs/s), %d statements, %d whois connections for %d addresses, peak RSS %s, peak heap %s\n",
+		name, sum.Committed, sum.Elapsed.Round(time.Millisecond), float64(sum.Committed)/sum.Elapsed.Seconds(),
+		m.statements, m.whoisConns, m.whoisAddrs, mib(m.peakRSS), mib(m.peakHeap))
 	return m, nil
 }
 
