@@ -35,13 +35,8 @@ var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "s
 // pgBegin takes the writer lock and creates the session's batch table the
 // first time, in one round trip (no parameters: the simple protocol allows
 // several statements). Creating it inside the transaction keeps it working
-// behind a transaction-pooling proxy. Every statement is planned for its
-// own batch: a generic plan cached while ip_inventory was nearly empty (a
-// first run, a truncated table) scans the whole table for every batch, or
-// every row, long after the table has grown; planning costs well under a
-// millisecond per statement.
-var pgBegin = `SET LOCAL plan_cache_mode = force_custom_plan;
-SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
+// behind a transaction-pooling proxy.
+var pgBegin = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
 CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
     last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
 
@@ -56,6 +51,14 @@ ORDER BY u.n
 // probe per address: with ip_address = ANY($1) the planner scans the whole
 // table instead once a batch is a few percent of it (700 ms for 10,000
 // addresses against 100,000 rows, 25 ms this way).
+//
+// It and pgCountASNs read ip_inventory, whose size changes under them, so
+// they are planned for every batch (pgx.QueryExecModeExec: an unnamed
+// statement): a generic plan cached while the table was nearly empty (a
+// first run, a truncated table) would scan the whole table for every
+// address, or every ASN, long after it has grown. The other statements
+// keep their cached plans; forcing custom plans for the whole transaction
+// would re-plan the foreign-key check of every inserted row.
 const pgExisting = `SELECT o.ip_address, o.current_asn, o.session_count FROM unnest($1::text[]) AS b(ip)
 CROSS JOIN LATERAL (SELECT i.ip_address, i.current_asn, i.session_count FROM ip_inventory AS i WHERE i.ip_address = b.ip LIMIT 1) AS o`
 
@@ -85,7 +88,7 @@ WHERE s.session_id = m.session_id AND s.source_ip IS NULL`
 
 // pgCountASNs recomputes the counters of the given ASNs (the first time a
 // run touches each), writing only those that changed; it counts through
-// idx_ip_current_asn.
+// idx_ip_current_asn (planned per batch, see pgExisting).
 const pgCountASNs = `UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
 FROM unnest($1::bigint[]) AS x(asn)
 CROSS JOIN LATERAL (
@@ -214,7 +217,7 @@ func (c *pgCopySource) Values() ([]any, error) {
 func (c *pgCopySource) Err() error { return nil }
 
 func (t *pgTx) existing(ctx context.Context, rows []*row) (map[string]stored, error) {
-	rs, err := t.tx.Query(ctx, pgExisting, addresses(rows))
+	rs, err := t.tx.Query(ctx, pgExisting, pgx.QueryExecModeExec, addresses(rows))
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +274,7 @@ func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {
 	if len(asns) == 0 {
 		return nil
 	}
-	_, err := t.tx.Exec(ctx, pgCountASNs, asns)
+	_, err := t.tx.Exec(ctx, pgCountASNs, pgx.QueryExecModeExec, asns)
 	return err
 }
 
