@@ -105,3 +105,32 @@ func Dialects(t *testing.T, f func(t *testing.T, url string)) {
 	t.Run("postgres", func(t *testing.T) { f(t, PostgresURL(t)) })
 	t.Run("sqlite", func(t *testing.T) { f(t, SQLiteURL(t)) })
 }
+
+// SingleConnection returns a PostgreSQL URL (from PostgresURL) whose pool
+// holds one connection, so that every statement a test makes through it
+// runs in the same server process, and that process's statistics are
+// what SeqScans reads.
+func SingleConnection(t testing.TB) string {
+	t.Helper()
+	return PostgresURL(t) + "&pool_max_conns=1"
+}
+
+// SeqScans returns how many sequential scans of table (in db's schema)
+// the server has counted. It first has the connection flush its own
+// counts, which PostgreSQL otherwise does at most once a second: on a
+// pool from SingleConnection the result includes every statement before
+// it. It needs PostgreSQL 15 or later.
+func SeqScans(t testing.TB, db *store.DB, table string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+		t.Fatalf("flush statistics (PostgreSQL 15 or later is needed): %v", err)
+	}
+	var n int64
+	err := db.Pool.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&n)
+	if err != nil {
+		t.Fatalf("read sequential scans of %s: %v", table, err)
+	}
+	return n
+}

@@ -157,6 +157,14 @@ func (b *pgBackend) connError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
+// analyzeASNs runs ANALYZE, which invalidates every connection's cached
+// plans on the table, the foreign-key checks' among them. A role that does
+// not own the table gets a warning from the server and no error.
+func (b *pgBackend) analyzeASNs(ctx context.Context) error {
+	_, err := b.pool.Exec(ctx, "ANALYZE asn_inventory")
+	return err
+}
+
 // reset closes the pool's idle connections; those in use close when
 // released.
 func (b *pgBackend) reset() { b.pool.Reset() }

@@ -89,6 +89,10 @@ func (b *sqliteBackend) connError(error) bool { return false }
 
 func (b *sqliteBackend) reset() {}
 
+// analyzeASNs has nothing to do: SQLite checks a foreign key through the
+// parent's primary key whatever its statistics say.
+func (b *sqliteBackend) analyzeASNs(context.Context) error { return nil }
+
 type sqliteTx struct {
 	tx   *sql.Tx
 	fill []string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
@@ -39,18 +41,30 @@ func (a answers) add(ip, source string, r rawAnswer) {
 // The queries take every address of a batch in one parameter: an array
 // on PostgreSQL, a JSON array on SQLite (no limit on the number of
 // addresses, one statement to prepare).
+//
+// On PostgreSQL each address is one index probe (a LATERAL per address),
+// and the statements are planned for every batch (see pgArgs): a plan
+// cached while ip_inventory was small, as at the start of a first run or
+// after a truncate, scans the whole table for every batch, which made a
+// run's cost grow with the square of its addresses.
 const (
-	pgInventory = `SELECT ip_address, (e->'maxmind')::text, (e->'cymru')::text, (e->'greynoise')::text
-FROM (SELECT ip_address, CASE WHEN jsonb_typeof(enrichment::jsonb) = 'object' THEN enrichment::jsonb END AS e
-      FROM ip_inventory WHERE ip_address = ANY($1)) i`
+	pgInventory = `SELECT b.ip, (o.e->'maxmind')::text, (o.e->'cymru')::text, (o.e->'greynoise')::text
+FROM (SELECT DISTINCT unnest($1::text[])) AS b(ip)
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN jsonb_typeof(i.enrichment::jsonb) = 'object' THEN i.enrichment::jsonb END AS e
+    FROM ip_inventory AS i WHERE i.ip_address = b.ip LIMIT 1) AS o`
 	sqInventory = `SELECT ip_address,
   CASE WHEN json_valid(enrichment) THEN enrichment -> '$.maxmind' END,
   CASE WHEN json_valid(enrichment) THEN enrichment -> '$.cymru' END,
   CASE WHEN json_valid(enrichment) THEN enrichment -> '$.greynoise' END
 FROM ip_inventory WHERE ip_address IN (SELECT value FROM json_each(?))`
 
-	pgCacheRows = `SELECT service, cache_key, cache_value::text, created_at FROM enrichment_cache
-WHERE service IN ('maxmind', 'cymru', 'greynoise') AND cache_key = ANY($1)`
+	pgCacheRows = `SELECT c.service, c.cache_key, c.cache_value::text, c.created_at
+FROM (SELECT DISTINCT unnest($1::text[])) AS b(ip)
+CROSS JOIN unnest(ARRAY['maxmind', 'cymru', 'greynoise']) AS v(service)
+CROSS JOIN LATERAL (
+    SELECT e.service, e.cache_key, e.cache_value, e.created_at FROM enrichment_cache AS e
+    WHERE e.service = v.service AND e.cache_key = b.ip) AS c`
 	sqCacheRows = `SELECT service, cache_key, cache_value, created_at FROM enrichment_cache
 WHERE service IN ('maxmind', 'cymru', 'greynoise') AND cache_key IN (SELECT value FROM json_each(?))`
 
@@ -68,13 +82,15 @@ ON CONFLICT (service, cache_key) DO UPDATE SET cache_value = excluded.cache_valu
 WHERE enrichment_cache.created_at <= excluded.created_at`
 )
 
-// ipsParam returns the addresses as the dialect's single parameter.
-func (d *database) ipsParam(ips []string) (any, error) {
+// ipsArgs returns the addresses as the dialect's single parameter, and
+// on PostgreSQL asks pgx to have the statement planned for these values
+// (an unnamed statement) rather than reuse a generic plan.
+func (d *database) ipsArgs(ips []string) ([]any, error) {
 	if d.db.Dialect == store.Postgres {
-		return ips, nil
+		return []any{pgx.QueryExecModeExec, ips}, nil
 	}
 	b, err := json.Marshal(ips)
-	return string(b), err
+	return []any{string(b)}, err
 }
 
 func (d *database) query(pg, sq string) string {
@@ -86,12 +102,12 @@ func (d *database) query(pg, sq string) string {
 
 // inventory returns the answers ip_inventory holds for ips, in one query.
 func (d *database) inventory(ctx context.Context, ips []string) (answers, error) {
-	p, err := d.ipsParam(ips)
+	args, err := d.ipsArgs(ips)
 	if err != nil {
 		return nil, err
 	}
 	out := answers{}
-	err = d.db.Query(ctx, d.query(pgInventory, sqInventory), []any{p}, func(scan func(...any) error) error {
+	err = d.db.Query(ctx, d.query(pgInventory, sqInventory), args, func(scan func(...any) error) error {
 		var ip string
 		var vals [len(sources)]*string
 		if err := scan(&ip, &vals[0], &vals[1], &vals[2]); err != nil {
@@ -112,12 +128,12 @@ func (d *database) inventory(ctx context.Context, ips []string) (answers, error)
 
 // cacheRows returns the enrichment_cache rows of ips, in one query.
 func (d *database) cacheRows(ctx context.Context, ips []string) (answers, error) {
-	p, err := d.ipsParam(ips)
+	args, err := d.ipsArgs(ips)
 	if err != nil {
 		return nil, err
 	}
 	out := answers{}
-	err = d.db.Query(ctx, d.query(pgCacheRows, sqCacheRows), []any{p}, func(scan func(...any) error) error {
+	err = d.db.Query(ctx, d.query(pgCacheRows, sqCacheRows), args, func(scan func(...any) error) error {
 		var service, key, value string
 		var created any
 		if err := scan(&service, &key, &value, &created); err != nil {
