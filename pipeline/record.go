@@ -3,7 +3,10 @@ package pipeline
 import (
 	"net/netip"
 	"sort"
+	"strconv"
 	"time"
+
+	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonw"
 )
 
 // Source names used in enrichment JSON and in a record's provenance.
@@ -42,6 +45,17 @@ type SourceResult struct {
 type Validation struct {
 	IsBogon bool   `json:"is_bogon"`
 	Reason  string `json:"reason,omitempty"`
+}
+
+// AppendJSON appends what encoding/json writes for v.
+func (v Validation) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"is_bogon":`...)
+	b = strconv.AppendBool(b, v.IsBogon)
+	if v.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = jsonw.AppendString(b, v.Reason)
+	}
+	return append(b, '}'), nil
 }
 
 // ASN is the autonomous system a record is attributed to, with what is known
@@ -205,6 +219,31 @@ type Meta struct {
 	SkipReasons      map[string]string `json:"skip_reasons"`
 	CacheHits        []string          `json:"cache_hits"`
 	DurationMS       int64             `json:"duration_ms"`
+}
+
+// AppendJSON appends what encoding/json writes for m.
+func (m Meta) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"run_id":`...)
+	b = jsonw.AppendString(b, m.RunID)
+	b = append(b, `,"pipeline":`...)
+	b = jsonw.AppendString(b, m.Pipeline)
+	for _, f := range [...]struct {
+		key  string
+		list []string
+	}{
+		{`,"sources_attempted":`, m.SourcesAttempted}, {`,"sources_succeeded":`, m.SourcesSucceeded},
+		{`,"sources_failed":`, m.SourcesFailed}, {`,"sources_skipped":`, m.SourcesSkipped},
+	} {
+		b = append(b, f.key...)
+		b = jsonw.AppendStrings(b, f.list)
+	}
+	b = append(b, `,"skip_reasons":`...)
+	b = jsonw.AppendStringMap(b, m.SkipReasons)
+	b = append(b, `,"cache_hits":`...)
+	b = jsonw.AppendStrings(b, m.CacheHits)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, m.DurationMS, 10)
+	return append(b, '}'), nil
 }
 
 // Meta builds the provenance object of the record for a run.

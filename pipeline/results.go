@@ -3,8 +3,37 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
 	"time"
+
+	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonw"
 )
+
+// JSONAppender is an enrichment value that appends its own JSON (exactly
+// what encoding/json writes for it) without reflection. The built-in
+// answers implement it; sinks write any other value with encoding/json.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// AppendValue appends the JSON of an enrichment value: a JSONAppender
+// writes itself, anything else goes through encoding/json, which also
+// checks what a third-party MarshalJSON returns. A nil pointer is left to
+// encoding/json, which writes null where a value-receiver method would
+// panic.
+func AppendValue(b []byte, v any) ([]byte, error) {
+	if a, ok := v.(JSONAppender); ok {
+		if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || !rv.IsNil() {
+			return a.AppendJSON(b)
+		}
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, j...), nil
+}
 
 // The provider answers stored under ip_inventory.enrichment.<source>. They
 // keep upstream cowrieprocessor's keys (DESIGN.md §2) so existing queries
@@ -79,10 +108,20 @@ func At(t time.Time) Timestamp { return Timestamp{t.UTC()} }
 
 // MarshalJSON writes the upstream layout, or null for the zero time.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return t.appendJSON(make([]byte, 0, len(TimestampLayout)+2)), nil
+}
+
+// AppendJSON appends what MarshalJSON returns.
+func (t Timestamp) AppendJSON(b []byte) ([]byte, error) { return t.appendJSON(b), nil }
+
+func (t Timestamp) appendJSON(b []byte) []byte {
 	if t.IsZero() {
-		return []byte("null"), nil
+		return append(b, "null"...)
 	}
-	return json.Marshal(t.UTC().Format(TimestampLayout))
+	// The layout has nothing JSON would escape.
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimestampLayout)
+	return append(b, '"')
 }
 
 // UnmarshalJSON reads the upstream layout and the other ISO 8601 forms
@@ -109,55 +148,82 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	return fmt.Errorf("timestamp: cannot parse %q", s)
 }
 
-// nullable returns nil for "", so an unknown value is stored as JSON null as
-// upstream stores it. An empty string would stop the generated geo_country
-// column's COALESCE from falling back to Cymru's country or 'XX'.
-func nullable(s string) *string {
-	if s == "" {
-		return nil
+// The provider answers write unknown strings as null, as upstream stores
+// them: an empty string would stop the generated geo_country column's
+// COALESCE from falling back to Cymru's country or 'XX'. Each writes its
+// JSON by hand (TestResultsMatchEncodingJSON holds them to encoding/json's
+// bytes for the same keys): every answer is written for the inventory row
+// and again for each cache tier.
+
+// MarshalJSON writes unknown strings as null.
+func (m MaxMindResult) MarshalJSON() ([]byte, error) { return m.AppendJSON(make([]byte, 0, 320)) }
+
+// AppendJSON appends what MarshalJSON returns. A latitude or longitude
+// that is NaN or infinite is not JSON: the error is encoding/json's.
+func (m MaxMindResult) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"country":`...)
+	b = jsonw.AppendNullable(b, m.Country)
+	b = append(b, `,"country_name":`...)
+	b = jsonw.AppendNullable(b, m.CountryName)
+	b = append(b, `,"city":`...)
+	b = jsonw.AppendNullable(b, m.City)
+	for _, f := range [...]struct {
+		key string
+		v   *float64
+	}{{`,"latitude":`, m.Latitude}, {`,"longitude":`, m.Longitude}} {
+		var ok bool
+		b = append(b, f.key...)
+		if b, ok = jsonw.AppendFloatPointer(b, f.v); !ok {
+			return b, &json.UnsupportedValueError{Value: reflect.ValueOf(*f.v), Str: strconv.FormatFloat(*f.v, 'g', -1, 64)}
+		}
 	}
-	return &s
+	b = append(b, `,"asn":`...)
+	b = jsonw.AppendIntPointer(b, m.ASN)
+	b = append(b, `,"asn_org":`...)
+	b = jsonw.AppendNullable(b, m.ASNOrg)
+	b = append(b, `,"accuracy_radius":`...)
+	b = jsonw.AppendIntPointer(b, m.AccuracyRadius)
+	b = append(b, `,"network":`...)
+	b = jsonw.AppendNullable(b, m.Network)
+	b = append(b, `,"database_build":`...)
+	b = m.DatabaseBuild.appendJSON(b)
+	b = append(b, `,"cached_at":`...)
+	b = m.CachedAt.appendJSON(b)
+	return append(b, '}'), nil
 }
 
 // MarshalJSON writes unknown strings as null.
-func (m MaxMindResult) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Country        *string   `json:"country"`
-		CountryName    *string   `json:"country_name"`
-		City           *string   `json:"city"`
-		Latitude       *float64  `json:"latitude"`
-		Longitude      *float64  `json:"longitude"`
-		ASN            *int64    `json:"asn"`
-		ASNOrg         *string   `json:"asn_org"`
-		AccuracyRadius *int      `json:"accuracy_radius"`
-		Network        *string   `json:"network"`
-		DatabaseBuild  Timestamp `json:"database_build"`
-		CachedAt       Timestamp `json:"cached_at"`
-	}{nullable(m.Country), nullable(m.CountryName), nullable(m.City), m.Latitude, m.Longitude, m.ASN,
-		nullable(m.ASNOrg), m.AccuracyRadius, nullable(m.Network), m.DatabaseBuild, m.CachedAt})
+func (c CymruResult) MarshalJSON() ([]byte, error) { return c.AppendJSON(make([]byte, 0, 256)) }
+
+// AppendJSON appends what MarshalJSON returns.
+func (c CymruResult) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"asn":`...)
+	b = jsonw.AppendIntPointer(b, c.ASN)
+	for _, f := range [...]struct{ key, v string }{{`,"asn_org":`, c.ASNOrg}, {`,"country":`, c.Country},
+		{`,"registry":`, c.Registry}, {`,"prefix":`, c.Prefix}, {`,"allocation_date":`, c.AllocationDate}} {
+		b = append(b, f.key...)
+		b = jsonw.AppendNullable(b, f.v)
+	}
+	b = append(b, `,"cached_at":`...)
+	b = c.CachedAt.appendJSON(b)
+	return append(b, '}'), nil
 }
 
 // MarshalJSON writes unknown strings as null.
-func (c CymruResult) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		ASN            *int64    `json:"asn"`
-		ASNOrg         *string   `json:"asn_org"`
-		Country        *string   `json:"country"`
-		Registry       *string   `json:"registry"`
-		Prefix         *string   `json:"prefix"`
-		AllocationDate *string   `json:"allocation_date"`
-		CachedAt       Timestamp `json:"cached_at"`
-	}{c.ASN, nullable(c.ASNOrg), nullable(c.Country), nullable(c.Registry), nullable(c.Prefix), nullable(c.AllocationDate), c.CachedAt})
-}
+func (g GreyNoiseResult) MarshalJSON() ([]byte, error) { return g.AppendJSON(make([]byte, 0, 192)) }
 
-// MarshalJSON writes unknown strings as null.
-func (g GreyNoiseResult) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Noise          bool      `json:"noise"`
-		RIOT           bool      `json:"riot"`
-		Classification *string   `json:"classification"`
-		Name           *string   `json:"name"`
-		LastSeen       *string   `json:"last_seen"`
-		CachedAt       Timestamp `json:"cached_at"`
-	}{g.Noise, g.RIOT, nullable(g.Classification), nullable(g.Name), nullable(g.LastSeen), g.CachedAt})
+// AppendJSON appends what MarshalJSON returns.
+func (g GreyNoiseResult) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"noise":`...)
+	b = strconv.AppendBool(b, g.Noise)
+	b = append(b, `,"riot":`...)
+	b = strconv.AppendBool(b, g.RIOT)
+	for _, f := range [...]struct{ key, v string }{{`,"classification":`, g.Classification}, {`,"name":`, g.Name},
+		{`,"last_seen":`, g.LastSeen}} {
+		b = append(b, f.key...)
+		b = jsonw.AppendNullable(b, f.v)
+	}
+	b = append(b, `,"cached_at":`...)
+	b = g.CachedAt.appendJSON(b)
+	return append(b, '}'), nil
 }

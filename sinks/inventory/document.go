@@ -1,9 +1,19 @@
 package inventory
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonw"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+)
+
+// The keys Document sets over the providers' answers.
+const (
+	keyValidation = "validation"
+	keyMeta       = "_meta"
 )
 
 // Document returns the top-level enrichment keys a run writes for r: each
@@ -16,10 +26,64 @@ func Document(r *pipeline.Record, meta pipeline.Meta) map[string]any {
 		doc[k] = v
 	}
 	if r.Validation != nil {
-		doc["validation"] = r.Validation
+		doc[keyValidation] = r.Validation
 	}
-	doc["_meta"] = meta
+	doc[keyMeta] = meta
 	return doc
+}
+
+// AppendDocument appends Document(r, *meta) as encoding/json writes it,
+// keys sorted, without building the map. A value that does not encode
+// fails the document with encoding/json's error.
+func AppendDocument(b []byte, r *pipeline.Record, meta *pipeline.Meta) ([]byte, error) {
+	var stack [8]string
+	keys := append(stack[:0], keyMeta)
+	for k := range r.Enrichment {
+		if k != keyMeta && (k != keyValidation || r.Validation == nil) {
+			keys = append(keys, k)
+		}
+	}
+	if r.Validation != nil {
+		keys = append(keys, keyValidation)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(jsonw.AppendString(b, k), ':')
+		var err error
+		switch {
+		case k == keyMeta:
+			b, err = meta.AppendJSON(b)
+		case k == keyValidation && r.Validation != nil:
+			b, err = r.Validation.AppendJSON(b)
+		default:
+			b, err = pipeline.AppendValue(b, r.Enrichment[k])
+		}
+		if err != nil {
+			return b, fmt.Errorf("encode enrichment: %q: %w", k, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendMap appends a document built as a map, as AppendDocument writes
+// one built from a record.
+func appendMap(b []byte, doc map[string]any) ([]byte, error) {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(doc)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(jsonw.AppendString(b, k), ':')
+		var err error
+		if b, err = pipeline.AppendValue(b, doc[k]); err != nil {
+			return b, fmt.Errorf("encode enrichment: %q: %w", k, err)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // Meta returns the provenance of r for a run, with the time since the

@@ -41,15 +41,17 @@ func TestRowEncode(t *testing.T) {
 		{"nil pointer marshaler", map[string]any{"maxmind": (*pipeline.MaxMindResult)(nil)}, ""},
 		{"value that does not marshal", map[string]any{"broken": func() {}}, "unsupported type"},
 		{"marshaler that fails", map[string]any{"broken": failingJSON{}}, "no can do"},
+		{"marshaler that writes something else", map[string]any{"broken": badJSON{}}, "broken"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := tt.doc
+			doc, w := tt.doc, &row{doc: tt.doc}
 			if doc == nil {
+				// A row of one record is written without building its map.
 				s := &Sink{runID: "run-1", name: "refresh-ips", now: func() time.Time { return t0 }}
-				doc = s.plan(pipeline.Batch{benchRecord("198.51.100.7", 7)}).rows[0].doc
+				w = s.plan(pipeline.Batch{benchRecord("198.51.100.7", 7)}).rows[0]
+				doc = Document(w.records[0], w.meta)
 			}
-			w := &row{doc: doc}
 			err := w.encode()
 			if tt.errContains != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errContains) {

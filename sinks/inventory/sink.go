@@ -4,12 +4,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -161,9 +159,10 @@ type row struct {
 	last     time.Time
 	sessions int64 // 0: the records did not know, keep the stored values
 	enriched bool
-	ipType   string // the classification's type; "" keeps the stored ip_types
-	doc      map[string]any
-	docJSON  []byte // doc encoded, once the row is staged
+	ipType   string         // the classification's type; "" keeps the stored ip_types
+	meta     pipeline.Meta  // the first record's provenance
+	doc      map[string]any // the records' documents merged, once a second record joins the first
+	docJSON  []byte         // the document encoded, once the row is staged
 	records  []*pipeline.Record
 }
 
@@ -195,17 +194,21 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 			p.dead = append(p.dead, newDeadLetter(r.ErrStage, r.Raw, r.Err))
 			continue
 		}
-		doc := Document(r, Meta(r, s.runID, s.name, p.now))
+		meta := Meta(r, s.runID, s.name, p.now)
 		ip := r.IP()
 		w := byIP[ip]
-		if w == nil {
-			// Document returns a new map, so the first record's becomes the
-			// row's and later records of the address are merged into it.
-			w = &row{ip: ip, doc: doc}
+		switch {
+		case w == nil:
+			w = &row{ip: ip, meta: meta}
 			byIP[ip] = w
 			p.rows = append(p.rows, w)
-		} else {
-			maps.Copy(w.doc, doc)
+		case w.doc == nil:
+			// Document returns a new map, so the first record's becomes the
+			// row's and later records of the address are merged into it.
+			w.doc = Document(w.records[0], w.meta)
+			fallthrough
+		default:
+			maps.Copy(w.doc, Document(r, meta))
 		}
 		w.records = append(w.records, r)
 		if r.ASN != nil {
@@ -223,47 +226,25 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 	return p
 }
 
-// encode sets w.docJSON: the top-level keys in sorted order, as
-// json.Marshal writes a map, each value as json.Marshal writes it, except
-// that a json.Marshaler's output is taken as it is: json.Marshal would
-// validate and compact it again, which costs about as much as producing
-// it. A stage value that does not marshal is a bug in that stage; it costs
-// the row (kept as a dead letter), not the run. So does a Marshaler's
-// output that is not JSON: PostgreSQL refuses it, and the SQLite backend
-// checks it.
+// encode sets w.docJSON: the document of the row's one record, or the
+// merged documents of several, keys sorted as encoding/json sorts a map's.
+// A stage value that does not marshal is a bug in that stage; it costs the
+// row (kept as a dead letter), not the run.
 func (w *row) encode() error {
 	if w.docJSON != nil {
 		return nil
 	}
-	b := append(make([]byte, 0, 1024), '{')
-	for i, k := range slices.Sorted(maps.Keys(w.doc)) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		key, err := json.Marshal(k)
-		if err != nil {
-			return fmt.Errorf("encode enrichment: %w", err)
-		}
-		v, err := marshal(w.doc[k])
-		if err != nil {
-			return fmt.Errorf("encode enrichment: %q: %w", k, err)
-		}
-		b = append(append(append(b, key...), ':'), v...)
+	var err error
+	buf := make([]byte, 0, 1024)
+	if w.doc == nil {
+		w.docJSON, err = AppendDocument(buf, w.records[0], &w.meta)
+	} else {
+		w.docJSON, err = appendMap(buf, w.doc)
 	}
-	w.docJSON = append(b, '}')
-	return nil
-}
-
-// marshal is json.Marshal without the second pass over a Marshaler's
-// output. A nil pointer is left to json.Marshal, which writes null where
-// calling a value-receiver MarshalJSON would panic.
-func marshal(v any) ([]byte, error) {
-	if m, ok := v.(json.Marshaler); ok {
-		if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || !rv.IsNil() {
-			return m.MarshalJSON()
-		}
+	if err != nil {
+		w.docJSON = nil
 	}
-	return json.Marshal(v)
+	return err
 }
 
 // encoding walks rows, encoding each one's enrichment as it goes (so a

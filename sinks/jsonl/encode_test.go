@@ -124,7 +124,6 @@ func randomRecord(rng *rand.Rand) *pipeline.Record {
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var e encoder
 	now := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	for i := range 5000 {
 		r := randomRecord(rng)
@@ -132,7 +131,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		l := newLine(r, runID, "enrich-list", now)
 		want, wantOK := reference(t, &l)
 		meta := inventory.Meta(r, runID, "enrich-list", now)
-		got, ok := e.appendRecord(nil, r, &meta)
+		got, ok := appendRecord(nil, r, &meta)
 		if ok != wantOK {
 			t.Fatalf("record %d: encoder ok=%v, encoding/json ok=%v\n%s", i, ok, wantOK, want)
 		}
@@ -168,44 +167,12 @@ func TestEncoderRefusesWhatEncodingJSONRefuses(t *testing.T) {
 			if _, ok := reference(t, &l); ok {
 				t.Fatal("encoding/json wrote the line; the case tests nothing")
 			}
-			var e encoder
 			meta := inventory.Meta(r, "run", "p", now)
-			if got, ok := e.appendRecord([]byte("kept"), r, &meta); ok || string(got) != "kept" {
+			if got, ok := appendRecord([]byte("kept"), r, &meta); ok || string(got) != "kept" {
 				t.Errorf("appendLine = %q, %v; want the buffer unchanged and false", got, ok)
 			}
 		})
 	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range awkward {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
-
-func FuzzAppendFloat(f *testing.F) {
-	for _, v := range []float64{0, 1, -1.5, 1e-7, 1e21, 123.456, 5e-324} {
-		f.Add(v)
-	}
-	f.Fuzz(func(t *testing.T, v float64) {
-		want, err := json.Marshal(v)
-		got, ok := appendFloat(nil, &v)
-		if (err == nil) != ok {
-			t.Fatalf("appendFloat(%v) ok=%v, encoding/json err=%v", v, ok, err)
-		}
-		if ok && string(got) != string(want) {
-			t.Errorf("appendFloat(%v) = %s, want %s", v, got, want)
-		}
-	})
 }
 
 // TestWriteFallsBackToEncodingJSON checks that a line the encoder refuses

@@ -54,7 +54,6 @@ type Sink struct {
 	runID, pipeline string
 	now             func() time.Time
 
-	enc encoder
 	buf []byte // one batch's lines, reused
 }
 
@@ -145,7 +144,7 @@ func (s *Sink) Write(_ context.Context, b pipeline.Batch) error {
 	for _, r := range b {
 		meta := inventory.Meta(r, s.runID, s.pipeline, now)
 		var ok bool
-		if buf, ok = s.enc.appendRecord(buf, r, &meta); ok {
+		if buf, ok = appendRecord(buf, r, &meta); ok {
 			continue
 		}
 		j, err := json.Marshal(newLine(r, s.runID, s.pipeline, now))

@@ -2,16 +2,20 @@ package iptype
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
 
+	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonw"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 )
 
@@ -73,6 +77,26 @@ type Classification struct {
 // ClassifiedType returns the address type; the inventory sink writes it to
 // the ip_types column.
 func (c *Classification) ClassifiedType() string { return c.IPType }
+
+// AppendJSON appends what encoding/json writes for c, without reflection:
+// the sink writes one classification for every address. A confidence that
+// is NaN or infinite is not JSON: the error is encoding/json's.
+func (c Classification) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"ip_type":`...)
+	b = jsonw.AppendString(b, c.IPType)
+	b = append(b, `,"provider":`...)
+	b = jsonw.AppendString(b, c.Provider)
+	b = append(b, `,"confidence":`...)
+	b, ok := jsonw.AppendFloat(b, c.Confidence)
+	if !ok {
+		return b, &json.UnsupportedValueError{Value: reflect.ValueOf(c.Confidence), Str: strconv.FormatFloat(c.Confidence, 'g', -1, 64)}
+	}
+	b = append(b, `,"source":`...)
+	b = jsonw.AppendString(b, c.Source)
+	b = append(b, `,"classified_at":`...)
+	b, _ = c.ClassifiedAt.AppendJSON(b)
+	return append(b, '}'), nil
+}
 
 // Rank returns the precedence of an address type: lower wins.
 func Rank(ipType string) int {

@@ -1,8 +1,10 @@
 package iptype
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -384,5 +386,34 @@ func TestMaxMindDatabases(t *testing.T) {
 	}
 	if !strings.Contains(logs2.String(), "wrong database type") {
 		t.Errorf("no warning about the database type:\n%s%s", logs2, logs)
+	}
+}
+
+// classificationRef drops AppendJSON, so encoding/json writes it by
+// reflection.
+type classificationRef Classification
+
+func TestClassificationAppendJSONMatchesEncodingJSON(t *testing.T) {
+	at := pipeline.At(time.Date(2025, 11, 20, 12, 0, 0, 123456000, time.UTC))
+	for _, c := range []Classification{
+		{},
+		{IPType: "cloud", Provider: "AWS <us-east-1> & co", Confidence: 0.95, Source: "aws_ranges", ClassifiedAt: at},
+		{IPType: "unknown", Confidence: 1e-7, Source: "heuristic\n\"quoted\""},
+		{IPType: "tor", Provider: "São Paulo \u2028", Confidence: 1e21, ClassifiedAt: at},
+	} {
+		got, err := c.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(classificationRef(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("AppendJSON\n got %s\nwant %s", got, want)
+		}
+	}
+	if _, err := (Classification{Confidence: math.NaN()}).AppendJSON(nil); err == nil {
+		t.Error("AppendJSON of a NaN confidence: no error; want encoding/json's")
 	}
 }
