@@ -123,6 +123,14 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 			cfg.ConnConfig.RuntimeParams["jit"] = "off"
 		}
+		// The inventory sink copies each batch into a temporary table; at
+		// the default 8 MB of buffers for temporary tables a batch of
+		// 5,000 enriched rows no longer fits and is written out to disk
+		// and read back. The memory is taken only by connections that use
+		// temporary tables. A URL's own temp_buffers setting wins.
+		if _, ok := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !ok {
+			cfg.ConnConfig.RuntimeParams["temp_buffers"] = "64MB"
+		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer
 		}

@@ -11,11 +11,12 @@ import (
 
 func TestPostgresSessionSettingsIntegration(t *testing.T) {
 	url := testdb.PostgresURL(t)
+	sep := map[bool]string{true: "&", false: "?"}[strings.Contains(url, "?")]
 	for _, tt := range []struct {
-		name, url, want string
+		name, url, want, wantTemp string
 	}{
-		{"jit off by default", url, "off"},
-		{"the URL's own jit wins", url + map[bool]string{true: "&", false: "?"}[strings.Contains(url, "?")] + "jit=on", "on"},
+		{"jit off and larger temp buffers by default", url, "off", "64MB"},
+		{"the URL's own settings win", url + sep + "jit=on&temp_buffers=16MB", "on", "16MB"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db, err := store.Open(context.Background(), tt.url)
@@ -23,12 +24,14 @@ func TestPostgresSessionSettingsIntegration(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			var jit, tz string
-			if err := db.QueryRow(context.Background(), "SELECT current_setting('jit'), current_setting('TimeZone')", nil, &jit, &tz); err != nil {
+			var jit, tz, temp string
+			err = db.QueryRow(context.Background(), "SELECT current_setting('jit'), current_setting('TimeZone'), current_setting('temp_buffers')",
+				nil, &jit, &tz, &temp)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if jit != tt.want || tz != "UTC" {
-				t.Fatalf("jit = %s, TimeZone = %s; want jit %s and UTC", jit, tz, tt.want)
+			if jit != tt.want || tz != "UTC" || temp != tt.wantTemp {
+				t.Fatalf("jit = %s, TimeZone = %s, temp_buffers = %s; want jit %s, UTC and %s", jit, tz, temp, tt.want, tt.wantTemp)
 			}
 		})
 	}
