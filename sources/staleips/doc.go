@@ -22,6 +22,9 @@
 //     spellings that SessionIP folds together), exact to the microsecond.
 //   - Addresses are not validated here: garbage is emitted as found so that
 //     the validate stage can reject it with a reason.
-//   - Memory is bounded: rows are streamed from the database cursor one at a
-//     time and never collected in Go.
+//   - Memory is bounded: rows are read from the database cursor a page
+//     (fetchSize rows) at a time and never collected in Go.
+//   - On PostgreSQL the run holds no snapshot: the query is computed into a
+//     cursor WITH HOLD when its transaction commits, so the rows the run
+//     makes obsolete can be cleaned up while it goes on.
 package staleips

@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
 	"github.com/cowrie-enrich/cowrie-enrich/store"
@@ -213,24 +217,12 @@ func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) err
 	var read func(cursor) (*pipeline.Record, int64, error)
 	switch s.db.Dialect {
 	case store.Postgres:
-		tx, err := s.db.Pool.Begin(ctx)
+		held, err := s.declare(ctx)
 		if err != nil {
-			return fmt.Errorf("stale_ips: begin: %w", err)
+			return err
 		}
-		// The transaction only reads; ending it also drops the settings.
-		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-		if _, err := tx.Exec(ctx, pgSettings); err != nil {
-			return fmt.Errorf("stale_ips: configure query: %w", err)
-		}
-		// pgx reads rows off the connection as Next is called, so only the
-		// rows in flight are held in memory; a slow pipeline makes the
-		// server wait.
-		r, err := tx.Query(ctx, candidatesSQL(store.Postgres), s.args()...)
-		if err != nil {
-			return fmt.Errorf("stale_ips: query candidates: %w", err)
-		}
-		defer r.Close()
-		rows, read = r, readPostgres
+		defer held.close()
+		rows, read = held, readPostgres
 	default:
 		r, err := s.db.SQL.QueryContext(ctx, candidatesSQL(store.SQLite), s.args()...)
 		if err != nil {
@@ -266,6 +258,97 @@ func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) err
 	}
 	s.env.Logger.Info("stale addresses emitted", "count", n)
 	return nil
+}
+
+// heldCursorName names the cursor Run reads the candidates from.
+const heldCursorName = "cowrie_enrich_stale_ips"
+
+// fetchSize is how many candidates one FETCH returns.
+const fetchSize = 5000
+
+// declare runs the candidate query into a cursor WITH HOLD and commits.
+// Reading the query's rows inside its transaction kept one snapshot open
+// for the whole run, and while it was open PostgreSQL could clean up no
+// row version the run made obsolete: each batch rewrites the ASN rows it
+// touches, and the foreign-key check of every inserted address walked
+// ever longer chains of dead versions (a 10M-session run spent twice the
+// reference statement's time per row in its inserts). A held cursor is
+// computed at commit and kept by the server (in memory up to work_mem,
+// then in a temporary file), so the run holds no snapshot; Run then
+// fetches it a page at a time on the same connection.
+func (s *Source) declare(ctx context.Context) (*heldCursor, error) {
+	conn, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stale_ips: connect: %w", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("stale_ips: begin: %w", err)
+	}
+	// The settings are the transaction's, so they also apply to the
+	// query's run at commit; ending it drops them.
+	_, err = tx.Exec(ctx, pgSettings)
+	if err == nil {
+		_, err = tx.Exec(ctx, "DECLARE "+heldCursorName+" NO SCROLL CURSOR WITH HOLD FOR "+candidatesSQL(store.Postgres), s.args()...)
+	}
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		conn.Release()
+		return nil, fmt.Errorf("stale_ips: query candidates: %w", err)
+	}
+	return &heldCursor{ctx: ctx, conn: conn}, nil
+}
+
+// heldCursor reads the held cursor a page at a time; only a page is in
+// memory. It is a cursor (Next, Scan, Err).
+type heldCursor struct {
+	ctx  context.Context
+	conn *pgxpool.Conn
+	page pgx.Rows
+	read int // rows read of the current page
+	err  error
+}
+
+func (c *heldCursor) Next() bool {
+	for c.err == nil {
+		if c.page != nil {
+			if c.page.Next() {
+				c.read++
+				return true
+			}
+			c.page.Close()
+			if c.err = c.page.Err(); c.err != nil || c.read == 0 {
+				return false // an empty page: the cursor is done
+			}
+		}
+		c.read = 0
+		c.page, c.err = c.conn.Query(c.ctx, "FETCH "+strconv.Itoa(fetchSize)+" FROM "+heldCursorName)
+	}
+	return false
+}
+
+func (c *heldCursor) Scan(dest ...any) error { return c.page.Scan(dest...) }
+
+func (c *heldCursor) Err() error { return c.err }
+
+// close drops the cursor and returns the connection to the pool; a
+// connection on which the cursor could not be closed (a cancelled or
+// broken one) is closed instead, which drops the cursor with it.
+func (c *heldCursor) close() {
+	if c.page != nil {
+		c.page.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.conn.Exec(ctx, "CLOSE "+heldCursorName); err != nil {
+		_ = c.conn.Hijack().Close(ctx)
+		return
+	}
+	c.conn.Release()
 }
 
 // emitted returns how many of the candidates Run emits under the limit.

@@ -292,3 +292,59 @@ func TestTotalIntegration(t *testing.T) {
 		})
 	})
 }
+
+// TestRunHoldsNoSnapshotIntegration checks that on PostgreSQL the source
+// keeps no transaction open while the pipeline works on what it emitted:
+// an open one would keep every row version the run makes obsolete from
+// being cleaned up until the run ends.
+func TestRunHoldsNoSnapshotIntegration(t *testing.T) {
+	app := fmt.Sprintf("staleips-snapshot-%d", time.Now().UnixNano())
+	f := fixture{t, testdb.Migrated(t, testdb.PostgresURL(t)+"&application_name="+app)}
+	for i := range 30 {
+		at := now.Add(-time.Duration(i) * time.Minute)
+		f.session(fmt.Sprint("s", i), fmt.Sprintf("192.0.2.%d", i), at, at, "")
+	}
+	n := 0
+	err := newSource(t, f.db, 0).Run(t.Context(), func(r *pipeline.Record) error {
+		n++
+		var open int
+		err := f.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+WHERE application_name = $1 AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`, app).Scan(&open)
+		if err != nil {
+			return err
+		}
+		if open != 0 {
+			t.Errorf("record %d (%s): %d transactions of the source open while the pipeline works", n, r.Raw, open)
+		}
+		return nil
+	})
+	if err != nil || n != 30 {
+		t.Fatalf("Run = %v after %d records; want nil after 30", err, n)
+	}
+}
+
+// TestRunReadsEveryPageIntegration emits more candidates than one fetch
+// of the held cursor returns, each once, most recently active first.
+func TestRunReadsEveryPageIntegration(t *testing.T) {
+	f := fixture{t, testdb.Migrated(t, testdb.PostgresURL(t))}
+	const ips = 12007
+	f.exec(`INSERT INTO session_summaries (session_id, source_ip, first_event_at, last_event_at, created_at, updated_at)
+SELECT 's' || n, '10.' || (n / 65536) || '.' || (n / 256 % 256) || '.' || (n % 256),
+       ?::timestamptz - n * interval '1 second', ?::timestamptz - n * interval '1 second', ?::timestamptz, ?::timestamptz
+FROM generate_series(0, ?) AS n`, now, now, now, now, ips-1)
+	recs := collect(t, newSource(t, f.db, 0))
+	if len(recs) != ips {
+		t.Fatalf("emitted %d records; want %d", len(recs), ips)
+	}
+	seen := map[string]bool{}
+	for i, r := range recs {
+		if seen[r.Raw] {
+			t.Fatalf("%s emitted twice", r.Raw)
+		}
+		seen[r.Raw] = true
+		if i > 0 && r.LastSeen.After(recs[i-1].LastSeen) {
+			t.Fatalf("record %d (%s, last seen %s) after %s (last seen %s): want most recently active first",
+				i, r.Raw, r.LastSeen, recs[i-1].Raw, recs[i-1].LastSeen)
+		}
+	}
+}
