@@ -52,3 +52,18 @@ FROM session_summaries s ORDER BY session_id`
 		t.Fatalf("read %d rows, want %d", i, len(rows))
 	}
 }
+
+// TestSessionAddressFunctionIsReplacedIntegration checks that migration 8
+// reached the database: the function works the address out once.
+func TestSessionAddressFunctionIsReplacedIntegration(t *testing.T) {
+	db := testdb.Migrated(t, testdb.PostgresURL(t))
+	var body string
+	err := db.QueryRow(context.Background(), "SELECT prosrc FROM pg_proc WHERE proname = 'cowrie_enrich_session_ip' AND pronamespace = current_schema()::regnamespace",
+		nil, &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := " " + store.SessionIPQuery("cowrie_enrich_session_ip") + " "; body != want {
+		t.Errorf("function body\n%s\nwant store.SessionIPQuery's\n%s", body, want)
+	}
+}

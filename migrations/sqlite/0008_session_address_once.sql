@@ -1,0 +1,2 @@
+-- Nothing on SQLite: migration 8 replaces a PostgreSQL function.
+SELECT 1;
