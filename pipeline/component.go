@@ -91,6 +91,18 @@ type Committer interface {
 	Committed(ctx context.Context, b Batch) error
 }
 
+// Preparer is implemented by main sinks that can start on a batch before
+// its turn to be written, such as a database sink staging the batch's rows
+// on a second connection. The runtime calls Prepare with each batch, in
+// order, while Write of the batch before runs, then Write with the same
+// batch. Preparing is only a head start: Write must also work when
+// Prepare did not finish its part, and a prepared batch may never be
+// written (the run failed or stopped); the sink then releases what it
+// holds in Close.
+type Preparer interface {
+	Prepare(ctx context.Context, b Batch)
+}
+
 // Finisher is implemented by side sinks that record the end of a run (the
 // status snapshots). Finish is called last, after the main sink committed.
 type Finisher interface {

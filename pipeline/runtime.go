@@ -260,14 +260,36 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 		defer close(afterDone)
 		r.afterCommit(ctx, committed)
 	}()
+	// A Preparer gets each batch on a goroutine of its own, one batch
+	// ahead of Write: the unbuffered channel hands a prepared batch over
+	// only when Write takes it.
+	batches := make(chan Batch)
+	var failed atomic.Bool
+	go func() {
+		defer close(batches)
+		prep, _ := r.p.sink.c.(Preparer)
+		for el := range s.in {
+			b := el.(Batch)
+			if len(b) == 0 || failed.Load() {
+				continue
+			}
+			if prep != nil {
+				// Prepare returns nothing to fail on; a panic is a bug.
+				if err := protect(func() error { prep.Prepare(ctx, b); return nil }); err != nil {
+					failed.Store(true)
+					r.fail(fmt.Errorf("sink %q: prepare: %w", r.p.sink.id, err))
+					continue
+				}
+			}
+			batches <- b
+		}
+	}()
 	go func() {
 		defer close(s.done)
 		defer func() { <-afterDone }()
 		defer close(committed)
-		failed := false
-		for el := range s.in {
-			b := el.(Batch)
-			if len(b) == 0 || failed {
+		for b := range batches {
+			if failed.Load() {
 				continue
 			}
 			start := time.Now()
@@ -278,7 +300,7 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 			}
 			r.observe(ev)
 			if err != nil {
-				failed = true
+				failed.Store(true)
 				r.fail(fmt.Errorf("sink %q: %w", r.p.sink.id, err))
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -592,5 +593,65 @@ func TestSelectiveStageGetsOnlyWhatItWantsAndHoldsNothingElseBack(t *testing.T) 
 	defer st.mu.Unlock()
 	if strings.Join(st.seen, ",") != strings.Join(wanted, ",") {
 		t.Fatalf("the stage saw %d records %v…, want exactly the %d it wants", len(st.seen), st.seen[:min(3, len(st.seen))], len(wanted))
+	}
+}
+
+// preparingSink logs Prepare and Write calls by each batch's first
+// address. Write waits (up to a second) for a Prepare beyond its own
+// batch, and counts it when one comes while it runs.
+type preparingSink struct {
+	windowedSink
+	mu         sync.Mutex
+	prepares   []string
+	writes     []string
+	early      []string // writes that began before their batch's Prepare
+	overlapped int
+}
+
+func (s *preparingSink) Prepare(_ context.Context, b pipeline.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prepares = append(s.prepares, b[0].Raw)
+}
+
+func (s *preparingSink) Write(ctx context.Context, b pipeline.Batch) error {
+	s.mu.Lock()
+	if !slices.Contains(s.prepares, b[0].Raw) {
+		s.early = append(s.early, b[0].Raw)
+	}
+	s.writes = append(s.writes, b[0].Raw)
+	n := len(s.writes)
+	s.mu.Unlock()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		ahead := len(s.prepares) > n
+		if ahead {
+			s.overlapped++
+		}
+		s.mu.Unlock()
+		if ahead {
+			break
+		}
+	}
+	return s.windowedSink.Write(ctx, b)
+}
+
+// TestPreparerRunsOneBatchAhead checks that a Preparer sink gets every
+// batch in Prepare before Write, in order, and that Prepare of the next
+// batch runs while Write of the one before is still going.
+func TestPreparerRunsOneBatchAhead(t *testing.T) {
+	s := &preparingSink{}
+	all := ips(30)
+	p := harness{source: &pipelinetest.Source{IPs: all}, sink: s}.build(t)
+	if _, err := p.Run(context.Background(), pipeline.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := []string{all[0], all[10], all[20]} // batches of 10
+	if !slices.Equal(s.prepares, first) || !slices.Equal(s.writes, first) || len(s.early) > 0 {
+		t.Fatalf("prepares %q, writes %q (before their prepare: %q); want both %q, each prepared first",
+			s.prepares, s.writes, s.early, first)
+	}
+	if s.overlapped != len(first)-1 {
+		t.Errorf("%d writes saw the next batch prepared while they ran; want %d", s.overlapped, len(first)-1)
 	}
 }

@@ -32,13 +32,14 @@ const pgBatchTable = "cowrie_enrich_ip_batch"
 
 var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "session_count", "enrichment", "enriched", "ip_type"}
 
-// pgBegin takes the writer lock and creates the session's batch table the
-// first time, in one round trip (no parameters: the simple protocol allows
-// several statements). Creating it inside the transaction keeps it working
-// behind a transaction-pooling proxy.
-var pgBegin = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `);
-CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
+// pgBegin creates the session's batch table the first time (inside the
+// transaction, which keeps it working behind a transaction-pooling
+// proxy).
+var pgBegin = `CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
     last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
+
+// pgLock takes the writer lock for the rest of the transaction.
+var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `)`
 
 var pgASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
 SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, u.ips, u.sessions, '{}', $5, $5
@@ -122,13 +123,28 @@ type pgBackend struct {
 }
 
 func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
+	tx, err := b.beginUnlocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.lock(ctx); err != nil {
+		_ = tx.rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return tx, nil
+}
+
+// beginUnlocked opens a transaction that can stage a batch (Sink.Prepare)
+// without the writer lock: the batch table is the connection's own, so
+// staging takes no lock another writer could wait for.
+func (b *pgBackend) beginUnlocked(ctx context.Context) (batchTx, error) {
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, pgBegin); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("take writer lock: %w", err)
+		return nil, fmt.Errorf("create batch table: %w", err)
 	}
 	return &pgTx{tx: tx, fill: b.fill}, nil
 }
@@ -173,6 +189,18 @@ type pgTx struct {
 	tx     pgx.Tx
 	fill   []string
 	staged bool // the batch table holds rows of this transaction
+	locked bool // the transaction holds the writer lock
+}
+
+func (t *pgTx) lock(ctx context.Context) error {
+	if t.locked {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, pgLock); err != nil {
+		return fmt.Errorf("take writer lock: %w", err)
+	}
+	t.locked = true
+	return nil
 }
 
 // stage copies rows into the batch table, encoding each one's enrichment

@@ -71,6 +71,21 @@ type Sink struct {
 	nextAnalyze int
 
 	warnRetry sync.Once
+
+	// ahead holds the batches Prepare staged, by first record, until
+	// Write takes them: the runtime prepares a batch while Write of the
+	// one before runs.
+	ahead map[*pipeline.Record]*staged
+}
+
+// staged is a batch Prepare has begun: its plan, and the open transaction
+// whose batch table holds its rows, waiting for the writer lock.
+type staged struct {
+	n       int // with the first record, identifies the batch
+	p       *plan
+	tx      batchTx
+	kept    []*row
+	refused []refusal
 }
 
 // New returns a sink writing to env.Store.
@@ -106,8 +121,77 @@ func (s *Sink) Window() pipeline.Window {
 	return pipeline.Window{Size: s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval}
 }
 
-// Close releases nothing: the store belongs to the run.
-func (s *Sink) Close() error { return nil }
+// Close rolls back the batches Prepare staged that were never written
+// (the run failed or stopped); the store itself belongs to the run.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	ahead := s.ahead
+	s.ahead = nil
+	s.mu.Unlock()
+	for _, a := range ahead {
+		_ = a.tx.rollback(context.Background())
+	}
+	return nil
+}
+
+var _ pipeline.Preparer = (*Sink)(nil)
+
+// maxStaged bounds the batches staged and not yet written: the runtime
+// prepares one batch ahead, so more means batches that will not be
+// written, which are rolled back.
+const maxStaged = 2
+
+// Prepare stages b's rows in a transaction of their own while the batch
+// before is written: on PostgreSQL the batch is copied into the
+// connection's batch table, which takes neither the writer lock nor any
+// row lock, and Write then takes the lock and upserts. Nothing is lost
+// when it fails: Write does the whole batch itself.
+func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
+	st, ok := s.db.(stager)
+	if !ok || len(b) == 0 {
+		return
+	}
+	p := s.plan(b)
+	tx, err := st.beginUnlocked(ctx)
+	if err != nil {
+		s.logger.Debug("could not prepare a batch; Write does it all", "err", err)
+		return
+	}
+	kept, refused, err := tx.stage(ctx, p.now, p.rows)
+	if err != nil {
+		_ = tx.rollback(context.WithoutCancel(ctx))
+		s.logger.Debug("could not prepare a batch; Write does it all", "err", err)
+		return
+	}
+	var stale []*staged
+	s.mu.Lock()
+	if len(s.ahead) >= maxStaged {
+		for first, a := range s.ahead {
+			stale = append(stale, a)
+			delete(s.ahead, first)
+		}
+	}
+	if s.ahead == nil {
+		s.ahead = map[*pipeline.Record]*staged{}
+	}
+	s.ahead[b[0]] = &staged{n: len(b), p: p, tx: tx, kept: kept, refused: refused}
+	s.mu.Unlock()
+	for _, a := range stale {
+		_ = a.tx.rollback(context.WithoutCancel(ctx))
+	}
+}
+
+// take returns the staging of b and forgets it, or nil.
+func (s *Sink) take(b pipeline.Batch) *staged {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.ahead[b[0]]
+	if a == nil || a.n != len(b) {
+		return nil
+	}
+	delete(s.ahead, b[0])
+	return a
+}
 
 // Write commits the batch in one transaction. When the database refuses
 // the batch for a data error, the rows are retried one at a time and each
@@ -118,14 +202,20 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 		return nil
 	}
 	start := time.Now()
-	p := s.plan(b)
-	refused, err := s.commitRetrying(ctx, p, false)
+	var p *plan
+	ahead := s.take(b)
+	if ahead != nil {
+		p = ahead.p
+	} else {
+		p = s.plan(b)
+	}
+	refused, err := s.commitRetrying(ctx, p, false, ahead)
 	if err != nil {
 		if ctx.Err() != nil || !s.db.dataError(err) {
 			return fmt.Errorf("inventory: upsert batch: %w", err)
 		}
 		s.logger.Debug("batch refused, retrying rows one at a time", "batch_size", len(b), "err", err)
-		if refused, err = s.commitRetrying(ctx, p, true); err != nil {
+		if refused, err = s.commitRetrying(ctx, p, true, nil); err != nil {
 			return fmt.Errorf("inventory: upsert rows one at a time: %w", err)
 		}
 	}
@@ -295,9 +385,10 @@ func (w *row) deadLetters(err error) []deadLetter {
 // dropped network): the transaction was rolled back, and writing a plan
 // again gives the same rows. Data errors and a cancelled ctx are returned
 // at once.
-func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool) ([]refusal, error) {
+func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool, ahead *staged) ([]refusal, error) {
 	for attempt := 1; ; attempt++ {
-		refused, err := s.commit(ctx, p, oneByOne)
+		refused, err := s.commit(ctx, p, oneByOne, ahead)
+		ahead = nil // a retry begins afresh
 		if err == nil || attempt == writeAttempts || ctx.Err() != nil || !s.db.connError(err) {
 			return refused, err
 		}
@@ -318,8 +409,8 @@ func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool) ([]re
 // commit writes p in one transaction. With oneByOne, each row is written
 // under its own savepoint and the rows the database refuses are returned
 // and kept as dead letters; otherwise any error aborts the transaction.
-func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, error) {
-	tx, err := s.db.begin(ctx)
+func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool, ahead *staged) ([]refusal, error) {
+	tx, err := s.begin(ctx, ahead)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -328,11 +419,16 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 
 	var done outcome
-	if !oneByOne {
+	switch {
+	case ahead != nil:
+		if done, err = s.upsertStaged(ctx, tx, p.now, ahead.kept, outcome{refused: ahead.refused}); err != nil {
+			return nil, err
+		}
+	case !oneByOne:
 		if done, err = s.upsert(ctx, tx, p.now, p.rows); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		for _, w := range p.rows {
 			o, err := s.upsertOne(ctx, tx, p.now, w)
 			if err == nil {
@@ -380,6 +476,19 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool) ([]refusal, e
 	return done.refused, nil
 }
 
+// begin returns the transaction of a batch holding the writer lock: the
+// one Prepare opened (ahead), or a new one.
+func (s *Sink) begin(ctx context.Context, ahead *staged) (batchTx, error) {
+	if ahead == nil {
+		return s.db.begin(ctx)
+	}
+	if err := ahead.tx.lock(ctx); err != nil {
+		_ = ahead.tx.rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return ahead.tx, nil
+}
+
 // outcome is what upserting rows leaves for the end of the transaction:
 // the rows refused before reaching the database, the ASNs whose counters
 // are recounted once every row is written, and the counter changes not
@@ -422,8 +531,17 @@ func (s *Sink) upsert(ctx context.Context, tx batchTx, now time.Time, rows []*ro
 	}
 	rows, refused, err := tx.stage(ctx, now, rows)
 	o.refused = refused
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return o, err
+	}
+	return s.upsertStaged(ctx, tx, now, rows, o)
+}
+
+// upsertStaged is upsert after tx.stage kept rows; o holds the refusals of
+// the rows it did not.
+func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows []*row, o outcome) (outcome, error) {
+	if len(rows) == 0 {
+		return o, nil
 	}
 	old, err := tx.existing(ctx, rows)
 	if err != nil {
@@ -484,8 +602,16 @@ type backend interface {
 	analyzeASNs(ctx context.Context) error
 }
 
+// stager is a backend that can open a batch's transaction and stage its
+// rows before taking the writer lock, for Prepare.
+type stager interface {
+	beginUnlocked(ctx context.Context) (batchTx, error)
+}
+
 // batchTx is an open transaction of a backend.
 type batchTx interface {
+	// lock takes the writer lock, unless the transaction holds it.
+	lock(ctx context.Context) error
 	// stage readies rows for upsertIPs, encoding their enrichment, and
 	// returns those it kept and the refusals of those whose enrichment does
 	// not encode.

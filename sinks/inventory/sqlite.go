@@ -281,5 +281,8 @@ func (t *sqliteTx) exec(ctx context.Context, sql string) error {
 	return err
 }
 
+// lock has nothing to do: begin took SQLite's write lock.
+func (t *sqliteTx) lock(context.Context) error { return nil }
+
 func (t *sqliteTx) commit(context.Context) error   { return t.tx.Commit() }
 func (t *sqliteTx) rollback(context.Context) error { return t.tx.Rollback() }
