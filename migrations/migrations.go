@@ -110,9 +110,7 @@ func sessionAddressFunction(d store.Dialect) string {
 	if d != store.Postgres {
 		return ""
 	}
-	return `CREATE OR REPLACE FUNCTION cowrie_enrich_session_ip(source_ip text, enrichment json) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $fn$ SELECT ` + store.SessionIP(store.Postgres, "cowrie_enrich_session_ip") + ` $fn$;
+	return sessionAddressDefinition("SELECT "+store.SessionIP(store.Postgres, "cowrie_enrich_session_ip")) + `
 CREATE INDEX IF NOT EXISTS idx_session_missing_ip ON session_summaries (cowrie_enrich_session_ip(source_ip, enrichment::json)) WHERE source_ip IS NULL;`
 }
 
@@ -123,9 +121,15 @@ func sessionAddressOnce(d store.Dialect) string {
 	if d != store.Postgres {
 		return ""
 	}
+	return sessionAddressDefinition(store.SessionIPQuery("cowrie_enrich_session_ip"))
+}
+
+// sessionAddressDefinition defines cowrie_enrich_session_ip with body, a
+// query; migrations 6 and 8 differ only in the body.
+func sessionAddressDefinition(body string) string {
 	return `CREATE OR REPLACE FUNCTION cowrie_enrich_session_ip(source_ip text, enrichment json) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $fn$ ` + store.SessionIPQuery("cowrie_enrich_session_ip") + ` $fn$;`
+AS $fn$ ` + body + ` $fn$;`
 }
 
 // Apply brings db to the latest schema and returns the names of the steps

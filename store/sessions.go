@@ -14,8 +14,7 @@ import "strings"
 // of one address group together; the validate stage does the full
 // net/netip canonicalisation. Malformed JSON yields NULL, never an error.
 func SessionIP(d Dialect, a string) string {
-	l := lowerTrim(sessionAddress(d, a))
-	return "CASE WHEN " + l + " LIKE '::ffff:%.%.%.%' THEN SUBSTR(" + l + ", 8) ELSE " + l + " END"
+	return unmapped(lowerTrim(sessionAddress(d, a)))
 }
 
 // SessionIPQuery is SessionIP on PostgreSQL written as a query that works
@@ -25,8 +24,13 @@ func SessionIP(d Dialect, a string) string {
 // plan, so this form is the body of the function behind
 // idx_session_missing_ip (migrations), which both use.
 func SessionIPQuery(a string) string {
-	return "SELECT CASE WHEN v LIKE '::ffff:%.%.%.%' THEN SUBSTR(v, 8) ELSE v END FROM (SELECT " +
-		lowerTrim(sessionAddress(Postgres, a)) + " AS v OFFSET 0) AS address"
+	return "SELECT " + unmapped("v") + " FROM (SELECT " + lowerTrim(sessionAddress(Postgres, a)) + " AS v OFFSET 0) AS address"
+}
+
+// unmapped returns the address expr (lower case, trimmed) with an
+// IPv4-mapped IPv6 address unmapped; it names expr twice.
+func unmapped(expr string) string {
+	return "CASE WHEN " + expr + " LIKE '::ffff:%.%.%.%' THEN SUBSTR(" + expr + ", 8) ELSE " + expr + " END"
 }
 
 // sessionAddress is the session's address as stored, before
