@@ -90,6 +90,13 @@ type Record struct {
 	LastSeen  time.Time
 	Sessions  int64
 
+	// NotInInventory is set by a source that found no ip_inventory row for
+	// the address when it read it (stale_ips). It is a hint that saves work
+	// and never decides an outcome: the cache stage does not look for the
+	// address's answers there, and the inventory sink inserts the row before
+	// reading what is stored (a row written since is still found, then).
+	NotInInventory bool
+
 	// Validation is set by the validate stage.
 	Validation *Validation
 	// ASN is the attributed autonomous system, nil while unknown.

@@ -82,7 +82,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 
 // candidatesSQL returns the candidate query for dialect d: one row per
 // session address (address, first_seen, last_seen, session_count, and the
-// number of candidates before the limit), stale addresses only, most
+// whether ip_inventory lacks the address, and the number of candidates
+// before the limit), stale addresses only, most
 // recently active first. Placeholders: the cut-off, then the limit.
 //
 // store.SessionIP is costly per row (string functions, and JSON parsing
@@ -105,7 +106,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 //
 // The LEFT JOIN keeps addresses absent from ip_inventory; both "absent" and
 // "never enriched" show up as a NULL enrichment_updated_at there, so one
-// IS NULL test covers both. last_seen ties are broken by address so that
+// IS NULL test covers both; a NULL ip_address tells them apart
+// (pipeline.Record.NotInInventory). last_seen ties are broken by address so that
 // LIMIT picks a deterministic set. COUNT(*) OVER () is computed before the
 // LIMIT; Run hands it to Total.
 func candidatesSQL(d store.Dialect) string {
@@ -147,7 +149,8 @@ func candidatesSQL(d store.Dialect) string {
   WHERE ip <> ''
   GROUP BY ip
 )
-SELECT a.ip, a.first_seen, a.last_seen, a.session_count, COUNT(*) OVER () AS candidates
+SELECT a.ip, a.first_seen, a.last_seen, a.session_count, i.ip_address IS NULL AS absent,
+       COUNT(*) OVER () AS candidates
 FROM addresses AS a
 LEFT JOIN ip_inventory AS i ON i.ip_address = a.ip
 WHERE i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < ` + p1 + `
@@ -420,11 +423,12 @@ func readPostgres(rows cursor) (*pipeline.Record, int64, error) {
 	var ip string
 	var first, last *time.Time
 	var count, candidates int64
-	if err := rows.Scan(&ip, &first, &last, &count, &candidates); err != nil {
+	var absent bool
+	if err := rows.Scan(&ip, &first, &last, &count, &absent, &candidates); err != nil {
 		return nil, 0, err
 	}
 	r := pipeline.NewRecord(ip)
-	r.Sessions = count
+	r.Sessions, r.NotInInventory = count, absent
 	if first != nil {
 		r.FirstSeen = first.UTC()
 	}
@@ -440,11 +444,12 @@ func (s *Source) readSQLite(rows cursor) (*pipeline.Record, int64, error) {
 	var ip string
 	var first, last sql.NullString
 	var count, candidates int64
-	if err := rows.Scan(&ip, &first, &last, &count, &candidates); err != nil {
+	var absent bool
+	if err := rows.Scan(&ip, &first, &last, &count, &absent, &candidates); err != nil {
 		return nil, 0, err
 	}
 	r := pipeline.NewRecord(ip)
-	r.Sessions = count
+	r.Sessions, r.NotInInventory = count, absent
 	r.FirstSeen = s.parseTime(ip, first)
 	r.LastSeen = s.parseTime(ip, last)
 	return r, candidates, nil

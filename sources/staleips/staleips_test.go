@@ -87,11 +87,17 @@ func TestStaleRuleIntegration(t *testing.T) {
 				f.session(fmt.Sprint("s", i), tt.ip, now.Add(-48*time.Hour), now.Add(-time.Duration(i)*time.Hour), "")
 			}
 		}
-		got := raws(collect(t, newSource(t, f.db, 0)))
+		recs := collect(t, newSource(t, f.db, 0))
+		got := raws(recs)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				if slices.Contains(got, tt.ip) != tt.want {
 					t.Errorf("%q emitted = %v, want %v (emitted: %q)", tt.ip, !tt.want, tt.want, got)
+				}
+				for _, r := range recs {
+					if r.Raw == tt.ip && r.NotInInventory == tt.inInventory {
+						t.Errorf("%q: NotInInventory = %v, but the address is in ip_inventory: %v", tt.ip, r.NotInInventory, tt.inInventory)
+					}
 				}
 			})
 		}

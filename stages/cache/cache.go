@@ -100,6 +100,17 @@ func (l *lookup) missing() []int {
 	return out
 }
 
+// notInInventory reports whether the source found no ip_inventory row for
+// any record of the address, so there is nothing to look for there.
+func (l *lookup) notInInventory() bool {
+	for _, r := range l.recs {
+		if !r.NotInInventory {
+			return false
+		}
+	}
+	return true
+}
+
 // counts are a batch's counters, added to the run's progress at once.
 type counts map[string]int64
 
@@ -191,18 +202,24 @@ func (s *Stage) readDatabase(ctx context.Context, todo []*lookup, now time.Time,
 	if s.l2 == nil {
 		return
 	}
-	var ips []string
+	var ips, stored []string
 	for _, l := range todo {
 		if len(l.missing()) > 0 {
 			ips = append(ips, l.ip)
+			if !l.notInInventory() {
+				stored = append(stored, l.ip)
+			}
 		}
 	}
 	if len(ips) == 0 {
 		return
 	}
-	inv, err := s.l2.inventory(ctx, ips)
-	if err != nil {
-		s.tierFailed(ctx, tierDatabase, "read", err)
+	var inv answers
+	if len(stored) > 0 {
+		var err error
+		if inv, err = s.l2.inventory(ctx, stored); err != nil {
+			s.tierFailed(ctx, tierDatabase, "read", err)
+		}
 	}
 	rows, err := s.l2.cacheRows(ctx, ips)
 	if err != nil {

@@ -190,3 +190,29 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// TestNotInInventoryIntegration: a record its source found absent from
+// ip_inventory is not looked for there, and still is in enrichment_cache.
+func TestNotInInventoryIntegration(t *testing.T) {
+	testdb.Dialects(t, func(t *testing.T, dbURL string) {
+		f := newFixture(t, dbURL)
+		src := sources[0]
+		e := entry{cachedAt: testNow.Add(-time.Minute)}
+		e.value = answerAt(src, e.cachedAt)
+		// The hint is wrong for 203.0.113.2 on purpose: the stage trusts it
+		// and asks the provider instead, which costs a request, not a result.
+		tiers[1].put(t, f, src, "203.0.113.1", e)
+		tiers[1].put(t, f, src, "203.0.113.2", e)
+		tiers[2].put(t, f, src, "203.0.113.3", e)
+		b := records("203.0.113.1", "203.0.113.2", "203.0.113.3")
+		b[1].NotInInventory, b[2].NotInInventory = true, true
+		if _, err := f.stage(t).Process(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []pipeline.SourceState{pipeline.StateCached, pipeline.StateNone, pipeline.StateCached} {
+			if got := b[i].Source(src).State; got != want {
+				t.Errorf("%s (NotInInventory %v): %s state %v, want %v", b[i].Raw, b[i].NotInInventory, src, got, want)
+			}
+		}
+	})
+}
