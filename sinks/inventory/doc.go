@@ -26,7 +26,10 @@
 //     temporary table of the session (pg_temp.cowrie_enrich_ip_batch,
 //     emptied at every commit) and is then upserted with one INSERT …
 //     SELECT, as a set-based statement would; the old rows that the ASN
-//     counters need are read through the primary key first. The copy is
+//     counters need are read through the primary key first, except for
+//     addresses the source found absent (pipeline.Record.NotInInventory):
+//     those are inserted with ON CONFLICT DO NOTHING, and only the ones
+//     stored since are read and upserted after all. The copy is
 //     made in Prepare (pipeline.Preparer), in the batch's own transaction
 //     before it takes the writer lock, while the batch before is written;
 //     Write does it itself when Prepare did not.

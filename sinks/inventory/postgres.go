@@ -30,13 +30,13 @@ import (
 // same name cannot stand in for it.
 const pgBatchTable = "cowrie_enrich_ip_batch"
 
-var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "session_count", "enrichment", "enriched", "ip_type"}
+var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "session_count", "enrichment", "enriched", "ip_type", "fresh"}
 
 // pgBegin creates the session's batch table the first time (inside the
 // transaction, which keeps it working behind a transaction-pooling
 // proxy).
 var pgBegin = `CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
-    last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text) ON COMMIT DELETE ROWS`
+    last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text, fresh boolean) ON COMMIT DELETE ROWS`
 
 // pgLock takes the writer lock for the rest of the transaction.
 var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `)`
@@ -63,16 +63,30 @@ ORDER BY u.n
 const pgExisting = `SELECT o.ip_address, o.current_asn, o.session_count FROM unnest($1::text[]) AS b(ip)
 CROSS JOIN LATERAL (SELECT i.ip_address, i.current_asn, i.session_count FROM ip_inventory AS i WHERE i.ip_address = b.ip LIMIT 1) AS o`
 
-// pgIPUpsert writes the staged rows. The enrichment column is JSONB on our
-// schema and may be JSON on upstream's; both cast to and from jsonb on
+// pgIPRows are the staged rows as ip_inventory rows, fresh ones (see
+// row.fresh) or the others. The enrichment column is JSONB on our schema
+// and may be JSON on upstream's; both cast to and from jsonb on
 // assignment, so one statement fits both.
-var pgIPUpsert = `INSERT INTO ip_inventory AS t ` + ipColumns + `
+func pgIPRows(fresh bool) string {
+	return `INSERT INTO ip_inventory AS t ` + ipColumns + `
 SELECT b.ip, b.current_asn, CASE WHEN b.current_asn IS NOT NULL THEN $1::timestamptz END, b.first_seen, b.last_seen,
     b.session_count, b.enrichment, CASE WHEN b.enriched THEN $1::timestamptz END, $1::timestamptz, $1::timestamptz,
     CASE WHEN b.ip_type = '' THEN ARRAY[]::text[] ELSE ARRAY[b.ip_type] END
-FROM pg_temp.` + pgBatchTable + ` AS b
-` + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
+FROM pg_temp.` + pgBatchTable + ` AS b WHERE b.fresh = ` + strconv.FormatBool(fresh) + "\n"
+}
+
+// pgIPUpsert writes the staged rows that are not fresh.
+var pgIPUpsert = pgIPRows(false) + ipConflict(`CASE WHEN jsonb_typeof(t.enrichment::jsonb) = 'object' THEN t.enrichment::jsonb ELSE '{}'::jsonb END
     || excluded.enrichment::jsonb`, `'{}'::text[]`)
+
+// pgIPInsert inserts the staged fresh rows whose address is not stored,
+// and returns the addresses of the others. NOT IN a batch's addresses is
+// one hash table, built once.
+var pgIPInsert = `WITH ins AS (` + pgIPRows(true) + `ON CONFLICT (ip_address) DO NOTHING RETURNING t.ip_address)
+SELECT b.ip FROM pg_temp.` + pgBatchTable + ` AS b WHERE b.fresh AND b.ip NOT IN (SELECT ip_address FROM ins)`
+
+// pgUnfresh turns staged fresh rows into rows to upsert.
+const pgUnfresh = `UPDATE pg_temp.` + pgBatchTable + ` SET fresh = false WHERE ip = ANY($1::text[])`
 
 // pgFillSessions finds each address's sessions without a source_ip
 // through the address function's partial index (migration 6). It runs
@@ -226,7 +240,7 @@ type pgCopySource struct {
 	enc  encoding
 	now  time.Time
 	cur  *row
-	vals [8]any
+	vals [9]any
 }
 
 func (c *pgCopySource) Next() bool {
@@ -244,7 +258,7 @@ func (c *pgCopySource) Values() ([]any, error) {
 	if w.sessions > 0 {
 		first, last = w.first, w.last
 	}
-	c.vals = [8]any{w.ip, asn, first, last, w.sessions, w.docJSON, w.enriched, w.ipType}
+	c.vals = [9]any{w.ip, asn, first, last, w.sessions, w.docJSON, w.enriched, w.ipType, w.fresh}
 	return c.vals[:], nil
 }
 
@@ -285,9 +299,33 @@ func (t *pgTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow) err
 	return err
 }
 
-func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows []*row, _ map[string]stored) error {
-	if _, err := t.tx.Exec(ctx, pgIPUpsert, now); err != nil {
-		return err
+func (t *pgTx) insertFresh(ctx context.Context, now time.Time) (map[string]bool, error) {
+	rs, err := t.tx.Query(ctx, pgIPInsert, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	stored := map[string]bool{}
+	for rs.Next() {
+		var ip string
+		if err := rs.Scan(&ip); err != nil {
+			return nil, err
+		}
+		stored[ip] = true
+	}
+	return stored, rs.Err()
+}
+
+func (t *pgTx) unfresh(ctx context.Context, ips []string) error {
+	_, err := t.tx.Exec(ctx, pgUnfresh, ips)
+	return err
+}
+
+func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows, known []*row, _ map[string]stored) error {
+	if len(known) > 0 {
+		if _, err := t.tx.Exec(ctx, pgIPUpsert, now); err != nil {
+			return err
+		}
 	}
 	if len(t.fill) == 0 {
 		return nil

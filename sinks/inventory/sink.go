@@ -250,6 +250,7 @@ type row struct {
 	sessions int64 // 0: the records did not know, keep the stored values
 	enriched bool
 	ipType   string         // the classification's type; "" keeps the stored ip_types
+	fresh    bool           // every record's source found the address absent from ip_inventory
 	meta     pipeline.Meta  // the first record's provenance
 	doc      map[string]any // the records' documents merged, once a second record joins the first
 	docJSON  []byte         // the document encoded, once the row is staged
@@ -289,7 +290,7 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 		w := byIP[ip]
 		switch {
 		case w == nil:
-			w = &row{ip: ip, meta: meta}
+			w = &row{ip: ip, meta: meta, fresh: true}
 			byIP[ip] = w
 			p.rows = append(p.rows, w)
 		case w.doc == nil:
@@ -301,6 +302,7 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 			maps.Copy(w.doc, Document(r, meta))
 		}
 		w.records = append(w.records, r)
+		w.fresh = w.fresh && r.NotInInventory
 		if r.ASN != nil {
 			w.asn = r.ASN
 			w.asns = append(w.asns, r.ASN)
@@ -543,9 +545,17 @@ func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows
 	if len(rows) == 0 {
 		return o, nil
 	}
-	old, err := tx.existing(ctx, rows)
-	if err != nil {
-		return o, err
+	ins, _ := tx.(inserter)
+	known := rows
+	if ins != nil {
+		known = slices.DeleteFunc(slices.Clone(rows), func(w *row) bool { return w.fresh })
+	}
+	old := map[string]stored{}
+	if len(known) > 0 {
+		var err error
+		if old, err = tx.existing(ctx, known); err != nil {
+			return o, err
+		}
 	}
 	var deltas []asnDelta
 	for _, w := range rows {
@@ -558,7 +568,55 @@ func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows
 	if err := tx.upsertASNs(ctx, now, asns); err != nil {
 		return o, err
 	}
-	return o, tx.upsertIPs(ctx, now, rows, old)
+	if len(known) < len(rows) {
+		var err error
+		if known, err = s.insertFresh(ctx, ins, now, rows, known, old, &o); err != nil {
+			return o, err
+		}
+	}
+	return o, tx.upsertIPs(ctx, now, rows, known, old)
+}
+
+// insertFresh inserts the rows whose records all come from a source that
+// found their address absent from ip_inventory, without reading what is
+// stored for them first: a first run's rows cost one statement instead of
+// a lookup and an upsert. Their ASN changes were counted as those of new
+// rows. A row stored since (another writer, an earlier batch of this run)
+// is not inserted; it is read now, its ASN changes are corrected in o,
+// and it joins known, the rows left to upsert, which it returns.
+func (s *Sink) insertFresh(ctx context.Context, ins inserter, now time.Time, rows, known []*row, old map[string]stored, o *outcome) ([]*row, error) {
+	already, err := ins.insertFresh(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	var taken []*row
+	for _, w := range rows {
+		if w.fresh && already[w.ip] {
+			taken = append(taken, w)
+		}
+	}
+	if len(taken) == 0 {
+		return known, nil
+	}
+	found, err := ins.existing(ctx, taken)
+	if err != nil {
+		return nil, err
+	}
+	var fix []asnDelta
+	for _, w := range taken {
+		old[w.ip] = found[w.ip]
+		fix = append(fix, rowDeltas(found[w.ip], w)...)
+		for _, d := range rowDeltas(stored{}, w) {
+			fix = append(fix, asnDelta{asn: d.asn, ips: -d.ips, sessions: -d.sessions})
+		}
+	}
+	recount, apply := s.splitDeltas(fix)
+	o.recount = append(o.recount, recount...)
+	o.pending = append(o.pending, apply...)
+	if err := ins.unfresh(ctx, addresses(taken)); err != nil {
+		return nil, err
+	}
+	return append(known, taken...), nil
 }
 
 // upsertOne writes one row under a savepoint, so that a refused row leaves
@@ -608,6 +666,17 @@ type stager interface {
 	beginUnlocked(ctx context.Context) (batchTx, error)
 }
 
+// inserter is a batchTx that can insert a batch's fresh rows (row.fresh)
+// on their own, before reading what is stored for the others.
+type inserter interface {
+	batchTx
+	// insertFresh inserts the staged fresh rows whose address is not
+	// stored and returns the addresses of the others.
+	insertFresh(ctx context.Context, now time.Time) (map[string]bool, error)
+	// unfresh makes the staged rows of ips rows to upsert.
+	unfresh(ctx context.Context, ips []string) error
+}
+
 // batchTx is an open transaction of a backend.
 type batchTx interface {
 	// lock takes the writer lock, unless the transaction holds it.
@@ -621,9 +690,10 @@ type batchTx interface {
 	// upsertASNs writes the ASN rows, adding each one's delta to its
 	// counters.
 	upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error
-	// upsertIPs writes the staged rows (old: what existing returned for
-	// them) and, when configured, fills their sessions.
-	upsertIPs(ctx context.Context, now time.Time, rows []*row, old map[string]stored) error
+	// upsertIPs writes the staged rows of known, all of them unless the
+	// transaction is an inserter (old: what existing returned for them),
+	// and, when configured, fills the sessions of every row.
+	upsertIPs(ctx context.Context, now time.Time, rows, known []*row, old map[string]stored) error
 	// countASNs recomputes unique_ip_count and total_session_count of asns
 	// from ip_inventory.
 	countASNs(ctx context.Context, asns []int64) error

@@ -133,7 +133,7 @@ func (t *sqliteTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow)
 	return nil
 }
 
-func (t *sqliteTx) upsertIPs(ctx context.Context, now time.Time, rows []*row, existing map[string]stored) error {
+func (t *sqliteTx) upsertIPs(ctx context.Context, now time.Time, rows, _ []*row, existing map[string]stored) error {
 	ts := store.FormatTime(now)
 	stmt, err := t.tx.PrepareContext(ctx, sqliteIPUpsert)
 	if err != nil {
