@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -43,15 +42,7 @@ func TestFreshRowsWriteWhatOthersWriteIntegration(t *testing.T) {
 				}
 				return out
 			}
-			want, got := read(false), read(true)
-			for _, tbl := range tables {
-				if len(want[tbl]) == 0 {
-					t.Fatalf("%s is empty; the batches prove nothing", tbl)
-				}
-				if !reflect.DeepEqual(got[tbl], want[tbl]) {
-					t.Errorf("%s differs with every record marked NotInInventory:\n got %v\nwant %v", tbl, got[tbl], want[tbl])
-				}
-			}
+			sameTables(t, tables, read(false), read(true), "with every record marked NotInInventory")
 		})
 	}
 }

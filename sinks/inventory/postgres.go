@@ -85,6 +85,14 @@ var pgIPUpsert = pgIPRows(false) + ipConflict(`CASE WHEN jsonb_typeof(t.enrichme
 var pgIPInsert = `WITH ins AS (` + pgIPRows(true) + `ON CONFLICT (ip_address) DO NOTHING RETURNING t.ip_address)
 SELECT b.ip FROM pg_temp.` + pgBatchTable + ` AS b WHERE b.fresh AND b.ip NOT IN (SELECT ip_address FROM ins)`
 
+// pgIPColumns are the ip_inventory columns insertRows copies, in
+// ipColumns' order.
+var pgIPColumns = []string{"ip_address", "current_asn", "asn_last_verified", "first_seen", "last_seen", "session_count",
+	"enrichment", "enrichment_updated_at", "created_at", "updated_at", "ip_types"}
+
+// pgASNsStored counts the given ASNs' rows.
+const pgASNsStored = `SELECT count(*) FROM asn_inventory WHERE asn_number = ANY($1::bigint[])`
+
 // pgUnfresh turns staged fresh rows into rows to upsert.
 const pgUnfresh = `UPDATE pg_temp.` + pgBatchTable + ` SET fresh = false WHERE ip = ANY($1::text[])`
 
@@ -176,11 +184,15 @@ func (b *pgBackend) dataError(err error) bool {
 
 // connError reports SQLSTATE class 08 (connection exception) and 57P01-03
 // (the backend terminated by an administrator, a crash or a restart), and
-// errors below the protocol: a closed or reset connection.
+// errors below the protocol: a closed or reset connection. It also
+// reports 40P01: a batch whose transaction was a deadlock's victim (two
+// processes writing the same new address, one of them holding the writer
+// lock and the other the address copied ahead by Prepare) succeeds when
+// written again.
 func (b *pgBackend) connError(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03"}, pgErr.Code)
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03", "40P01"}, pgErr.Code)
 	}
 	var netErr net.Error
 	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
@@ -234,13 +246,35 @@ func (t *pgTx) stage(ctx context.Context, now time.Time, rows []*row) ([]*row, [
 	return src.enc.kept, src.enc.refused, nil
 }
 
-// pgCopySource feeds COPY the rows that encode. pgx reads it on its own
-// goroutine and returns from CopyFrom only after that goroutine is done.
+// insertRows copies rows straight into ip_inventory, with the values
+// pgIPUpsert gives a new row.
+func (t *pgTx) insertRows(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error) {
+	src := &pgCopySource{enc: encoding{rows: rows}, now: now, inventory: true}
+	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"ip_inventory"}, pgIPColumns, src); err != nil {
+		return nil, nil, err
+	}
+	return src.enc.kept, src.enc.refused, nil
+}
+
+func (t *pgTx) asnsStored(ctx context.Context, asns []int64) (bool, error) {
+	if len(asns) == 0 {
+		return true, nil
+	}
+	var n int
+	err := t.tx.QueryRow(ctx, pgASNsStored, asns).Scan(&n)
+	return n == len(asns), err
+}
+
+// pgCopySource feeds COPY the rows that encode: into the batch table
+// (pgBatchColumns) or, with inventory, into ip_inventory (pgIPColumns).
+// pgx reads it on its own goroutine and returns from CopyFrom only after
+// that goroutine is done.
 type pgCopySource struct {
-	enc  encoding
-	now  time.Time
-	cur  *row
-	vals [9]any
+	enc       encoding
+	now       time.Time
+	inventory bool
+	cur       *row
+	vals      [11]any
 }
 
 func (c *pgCopySource) Next() bool {
@@ -258,7 +292,22 @@ func (c *pgCopySource) Values() ([]any, error) {
 	if w.sessions > 0 {
 		first, last = w.first, w.last
 	}
-	c.vals = [9]any{w.ip, asn, first, last, w.sessions, w.docJSON, w.enriched, w.ipType, w.fresh}
+	if !c.inventory {
+		c.vals = [11]any{w.ip, asn, first, last, w.sessions, w.docJSON, w.enriched, w.ipType, w.fresh}
+		return c.vals[:len(pgBatchColumns)], nil
+	}
+	var verified, enriched *time.Time
+	if asn != nil {
+		verified = &c.now
+	}
+	if w.enriched {
+		enriched = &c.now
+	}
+	types := []string{}
+	if w.ipType != "" {
+		types = []string{w.ipType}
+	}
+	c.vals = [11]any{w.ip, asn, verified, first, last, w.sessions, w.docJSON, enriched, c.now, c.now, types}
 	return c.vals[:], nil
 }
 

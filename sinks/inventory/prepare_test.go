@@ -31,6 +31,48 @@ func prepareBatches() []pipeline.Batch {
 	return out
 }
 
+// sameTables fails t when a table's dump differs between want and got
+// (got is want's batches written the other way, how), or is empty.
+func sameTables(t *testing.T, tables []string, want, got map[string][]map[string]any, how string) {
+	t.Helper()
+	for _, tbl := range tables {
+		if len(want[tbl]) == 0 {
+			t.Fatalf("%s is empty; the batches prove nothing", tbl)
+		}
+		if !reflect.DeepEqual(got[tbl], want[tbl]) {
+			t.Errorf("%s differs %s:\n got %v\nwant %v", tbl, how, got[tbl], want[tbl])
+		}
+	}
+}
+
+// writeBatches writes bs with Write alone or, with prepare, as the runtime
+// does with a Preparer: Prepare of each batch while Write of the one
+// before runs, on another goroutine. check sees what Prepare staged for
+// each batch before it is written.
+func writeBatches(t *testing.T, s *Sink, bs []pipeline.Batch, prepare bool, check func(k int, a *staged)) {
+	t.Helper()
+	ctx := context.Background()
+	if prepare {
+		s.Prepare(ctx, bs[0])
+	}
+	for k, b := range bs {
+		if prepare {
+			check(k, s.ahead[b[0]])
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if prepare && k+1 < len(bs) {
+				s.Prepare(ctx, bs[k+1])
+			}
+		}()
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatalf("Write batch %d: %v", k, err)
+		}
+		<-done
+	}
+}
+
 // TestPrepareWritesWhatWriteWritesIntegration writes the same batches
 // twice, on fresh databases: with Write alone, and as the runtime does
 // with a Preparer (Prepare of each batch while Write of the one before
@@ -41,27 +83,11 @@ func TestPrepareWritesWhatWriteWritesIntegration(t *testing.T) {
 		db := testdb.Migrated(t, testdb.PostgresURL(t))
 		s := newTestSink(t, db, t0, nil)
 		defer s.Close()
-		bs := prepareBatches()
-		ctx := context.Background()
-		if prepare {
-			s.Prepare(ctx, bs[0])
-		}
-		for k, b := range bs {
-			if prepare && s.ahead[b[0]] == nil {
+		writeBatches(t, s, prepareBatches(), prepare, func(k int, a *staged) {
+			if a == nil {
 				t.Fatalf("batch %d was not staged by Prepare", k)
 			}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if prepare && k+1 < len(bs) {
-					s.Prepare(ctx, bs[k+1])
-				}
-			}()
-			if err := s.Write(ctx, b); err != nil {
-				t.Fatalf("Write batch %d: %v", k, err)
-			}
-			<-done
-		}
+		})
 		if prepare && len(s.ahead) != 0 {
 			t.Errorf("%d prepared batches left after every batch was written", len(s.ahead))
 		}
@@ -71,15 +97,7 @@ func TestPrepareWritesWhatWriteWritesIntegration(t *testing.T) {
 		}
 		return out
 	}
-	want, got := read(t, false), read(t, true)
-	for _, tbl := range tables {
-		if len(want[tbl]) == 0 {
-			t.Fatalf("%s is empty after Write alone; the batches prove nothing", tbl)
-		}
-		if !reflect.DeepEqual(got[tbl], want[tbl]) {
-			t.Errorf("%s differs with Prepare:\n got %v\nwant %v", tbl, got[tbl], want[tbl])
-		}
-	}
+	sameTables(t, tables, read(t, false), read(t, true), "with Prepare")
 }
 
 // TestPreparedBatchNeverWrittenIntegration prepares a batch that is never
@@ -110,5 +128,100 @@ WHERE application_name = $1 AND pid <> pg_backend_pid() AND xact_start IS NOT NU
 	}
 	if n := count(t, db, "ip_inventory"); n != 0 {
 		t.Errorf("ip_inventory has %d rows from a batch never written", n)
+	}
+}
+
+// TestPrepareCopiesNewAddressesIntegration writes batches of addresses
+// marked NotInInventory as the runtime does with a Preparer, and without
+// Prepare or the mark: the tables must be the same. Prepare copies a
+// batch straight into ip_inventory only when that is safe, and stages it
+// otherwise: while its ASN rows are not stored yet, when it shares an
+// address with the batch being written, and when the mark is wrong (the
+// copy fails on the stored address).
+func TestPrepareCopiesNewAddressesIntegration(t *testing.T) {
+	batches := func() []pipeline.Batch {
+		var out []pipeline.Batch
+		for k := range 6 {
+			var b pipeline.Batch
+			for i := range 40 {
+				r := withSessions(rec(fmt.Sprintf("10.30.%d.%d", k, i)), int64(1+i%3), t0.Add(-time.Hour), t0)
+				b = append(b, withASN(withMaxMind(r, "NL"), int64(64600+i%5), "AS Org", "NL", "ripencc"))
+			}
+			out = append(out, b)
+		}
+		out[3] = append(out[3], withASN(rec("10.30.2.5"), 64601, "AS Org", "NL", "ripencc")) // in the batch being written
+		out[4] = append(out[4], withASN(rec("10.30.0.7"), 64602, "AS Org", "NL", "ripencc")) // stored: the mark is wrong
+		out[5] = append(out[5], withASN(rec("10.30.9.1"), 64999, "AS New", "NL", "ripencc")) // an ASN not stored yet
+		return out
+	}
+	// The first batches' ASN rows are not stored when they are prepared.
+	wantCopied := []bool{false, false, true, false, false, false}
+	tables := []string{"ip_inventory", "asn_inventory"}
+	read := func(t *testing.T, prepare bool) map[string][]map[string]any {
+		db := testdb.Migrated(t, testdb.PostgresURL(t))
+		s := newTestSink(t, db, t0, nil)
+		defer s.Close()
+		bs := batches()
+		for _, b := range bs {
+			for _, r := range b {
+				r.NotInInventory = prepare
+			}
+		}
+		writeBatches(t, s, bs, prepare, func(k int, a *staged) {
+			if a == nil || a.inserted != wantCopied[k] {
+				t.Errorf("batch %d: staged %+v, want copied into ip_inventory: %v", k, a, wantCopied[k])
+			}
+		})
+		checkCounters(t, db)
+		out := map[string][]map[string]any{}
+		for _, tbl := range tables {
+			out[tbl] = dump(t, db, tbl) // the clock is fixed: every column must match
+		}
+		return out
+	}
+	sameTables(t, tables, read(t, false), read(t, true), "with Prepare and the mark")
+}
+
+// TestCopyableIntegration: Prepare copies a batch ahead of the writer
+// lock only when every row is fresh, none shares its address with the
+// batch being written (whose insert would then wait on Prepare's
+// transaction, which waits for that Write to finish), and every ASN row
+// is stored.
+func TestCopyableIntegration(t *testing.T) {
+	db := testdb.Migrated(t, testdb.PostgresURL(t))
+	s := newTestSink(t, db, t0, nil)
+	write(t, s, withASN(rec("10.40.0.1"), 64700, "AS Org", "NL", "ripencc"))
+	// Stored by another writer: this sink must look for it.
+	execSQL(t, db, "INSERT INTO asn_inventory (asn_number, first_seen, last_seen, created_at, updated_at) VALUES (64702, $1, $1, $1, $1)", t0)
+	plan := func(fresh bool, asn int64, ips ...string) []*row {
+		var b pipeline.Batch
+		for _, ip := range ips {
+			r := withASN(rec(ip), asn, "AS Org", "NL", "ripencc")
+			r.NotInInventory = fresh
+			b = append(b, r)
+		}
+		return s.plan(b).rows
+	}
+	tx, err := s.db.(stager).beginUnlocked(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.rollback(context.Background()) //nolint:errcheck
+	c := tx.(copier)
+	writing := map[string]bool{"10.40.1.9": true}
+	for _, tt := range []struct {
+		name string
+		rows []*row
+		want bool
+	}{
+		{"fresh, ASN stored", plan(true, 64700, "10.40.1.1", "10.40.1.2"), true},
+		{"an address of the batch being written", plan(true, 64700, "10.40.1.1", "10.40.1.9"), false},
+		{"not fresh", plan(false, 64700, "10.40.1.1"), false},
+		{"ASN not stored", plan(true, 64701, "10.40.1.1"), false},
+		{"ASN stored by another writer", plan(true, 64702, "10.40.1.1"), true},
+	} {
+		if got := s.copyable(context.Background(), c, tt.rows, writing); got != tt.want {
+			t.Errorf("%s: copyable = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -76,16 +76,21 @@ type Sink struct {
 	// Write takes them: the runtime prepares a batch while Write of the
 	// one before runs.
 	ahead map[*pipeline.Record]*staged
+	// writing holds the addresses of the batch Prepare saw last, the one
+	// that may be being written while Prepare works on the next; only
+	// Prepare, which the runtime calls from one goroutine, uses it.
+	writing map[string]bool
 }
 
 // staged is a batch Prepare has begun: its plan, and the open transaction
 // whose batch table holds its rows, waiting for the writer lock.
 type staged struct {
-	n       int // with the first record, identifies the batch
-	p       *plan
-	tx      batchTx
-	kept    []*row
-	refused []refusal
+	n        int // with the first record, identifies the batch
+	p        *plan
+	tx       batchTx
+	kept     []*row
+	refused  []refusal
+	inserted bool // kept are in ip_inventory already (copier), not in the batch table
 }
 
 // New returns a sink writing to env.Store.
@@ -144,7 +149,8 @@ const maxStaged = 2
 // Prepare stages b's rows in a transaction of their own while the batch
 // before is written: on PostgreSQL the batch is copied into the
 // connection's batch table, which takes neither the writer lock nor any
-// row lock, and Write then takes the lock and upserts. Nothing is lost
+// row lock, and Write then takes the lock and upserts (a first run's
+// batches are copied into ip_inventory itself: see prepare). Nothing is lost
 // when it fails: Write does the whole batch itself.
 func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
 	st, ok := s.db.(stager)
@@ -152,17 +158,17 @@ func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
 		return
 	}
 	p := s.plan(b)
-	tx, err := st.beginUnlocked(ctx)
+	writing := s.writing
+	s.writing = make(map[string]bool, len(p.rows))
+	for _, w := range p.rows {
+		s.writing[w.ip] = true
+	}
+	a, err := s.prepare(ctx, st, p, writing)
 	if err != nil {
 		s.logger.Debug("could not prepare a batch; Write does it all", "err", err)
 		return
 	}
-	kept, refused, err := tx.stage(ctx, p.now, p.rows)
-	if err != nil {
-		_ = tx.rollback(context.WithoutCancel(ctx))
-		s.logger.Debug("could not prepare a batch; Write does it all", "err", err)
-		return
-	}
+	a.n = len(b)
 	var stale []*staged
 	s.mu.Lock()
 	if len(s.ahead) >= maxStaged {
@@ -174,11 +180,68 @@ func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
 	if s.ahead == nil {
 		s.ahead = map[*pipeline.Record]*staged{}
 	}
-	s.ahead[b[0]] = &staged{n: len(b), p: p, tx: tx, kept: kept, refused: refused}
+	s.ahead[b[0]] = a
 	s.mu.Unlock()
 	for _, a := range stale {
 		_ = a.tx.rollback(context.WithoutCancel(ctx))
 	}
+}
+
+// prepare opens p's transaction and stages its rows. A batch of fresh
+// rows only (the first run's batches) is copied straight into
+// ip_inventory when the copy cannot wait on, or be waited on by, the
+// batch being written (writing: none of its addresses, and no ASN row
+// that batch could be inserting), so that Write has only the ASN rows and
+// the sessions left to write. When that copy fails (an address stored
+// since, say), the batch is staged as any other.
+func (s *Sink) prepare(ctx context.Context, st stager, p *plan, writing map[string]bool) (*staged, error) {
+	tx, err := st.beginUnlocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := tx.(copier); ok && s.copyable(ctx, c, p.rows, writing) {
+		kept, refused, err := c.insertRows(ctx, p.now, p.rows)
+		if err == nil {
+			return &staged{p: p, tx: tx, kept: kept, refused: refused, inserted: true}, nil
+		}
+		_ = tx.rollback(context.WithoutCancel(ctx))
+		s.logger.Debug("could not copy a batch of new addresses; staging it", "err", err)
+		if tx, err = st.beginUnlocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	kept, refused, err := tx.stage(ctx, p.now, p.rows)
+	if err != nil {
+		_ = tx.rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return &staged{p: p, tx: tx, kept: kept, refused: refused}, nil
+}
+
+// copyable reports whether rows can be copied into ip_inventory before
+// the writer lock is taken: every row is fresh, none is an address of the
+// batch being written, and every ASN they point at is stored (committed),
+// so the copy neither inserts an ASN row nor fails its foreign key. The
+// ASNs this run has committed (exact) are stored; only the others are
+// looked for.
+func (s *Sink) copyable(ctx context.Context, c copier, rows []*row, writing map[string]bool) bool {
+	var asns []int64
+	s.mu.Lock()
+	for _, w := range rows {
+		if !w.fresh || writing[w.ip] {
+			s.mu.Unlock()
+			return false
+		}
+		if w.asn != nil && !s.exact[w.asn.Number] {
+			asns = append(asns, w.asn.Number)
+		}
+	}
+	s.mu.Unlock()
+	ok, err := c.asnsStored(ctx, slices.Compact(slices.Sorted(slices.Values(asns))))
+	if err != nil {
+		s.logger.Debug("could not look for a batch's ASN rows; staging it", "err", err)
+	}
+	return ok && err == nil
 }
 
 // take returns the staging of b and forgets it, or nil.
@@ -423,7 +486,7 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool, ahead *staged
 	var done outcome
 	switch {
 	case ahead != nil:
-		if done, err = s.upsertStaged(ctx, tx, p.now, ahead.kept, outcome{refused: ahead.refused}); err != nil {
+		if done, err = s.upsertStaged(ctx, tx, p.now, ahead.kept, outcome{refused: ahead.refused}, ahead.inserted); err != nil {
 			return nil, err
 		}
 	case !oneByOne:
@@ -536,12 +599,13 @@ func (s *Sink) upsert(ctx context.Context, tx batchTx, now time.Time, rows []*ro
 	if err != nil {
 		return o, err
 	}
-	return s.upsertStaged(ctx, tx, now, rows, o)
+	return s.upsertStaged(ctx, tx, now, rows, o, false)
 }
 
 // upsertStaged is upsert after tx.stage kept rows; o holds the refusals of
-// the rows it did not.
-func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows []*row, o outcome) (outcome, error) {
+// the rows it did not. With inserted, the rows are fresh and were copied
+// into ip_inventory instead (copier.insertRows).
+func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows []*row, o outcome, inserted bool) (outcome, error) {
 	if len(rows) == 0 {
 		return o, nil
 	}
@@ -568,7 +632,7 @@ func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows
 	if err := tx.upsertASNs(ctx, now, asns); err != nil {
 		return o, err
 	}
-	if len(known) < len(rows) {
+	if len(known) < len(rows) && !inserted {
 		var err error
 		if known, err = s.insertFresh(ctx, ins, now, rows, known, old, &o); err != nil {
 			return o, err
@@ -675,6 +739,19 @@ type inserter interface {
 	insertFresh(ctx context.Context, now time.Time) (map[string]bool, error)
 	// unfresh makes the staged rows of ips rows to upsert.
 	unfresh(ctx context.Context, ips []string) error
+}
+
+// copier is a batchTx that can copy new rows straight into ip_inventory,
+// without the batch table, for Prepare.
+type copier interface {
+	batchTx
+	// asnsStored reports whether asn_inventory holds every one of asns.
+	asnsStored(ctx context.Context, asns []int64) (bool, error)
+	// insertRows copies rows into ip_inventory as new rows, encoding their
+	// enrichment, and returns those it kept and the refusals of those
+	// whose enrichment does not encode. An address already stored fails
+	// the copy.
+	insertRows(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error)
 }
 
 // batchTx is an open transaction of a backend.
