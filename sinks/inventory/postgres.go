@@ -38,8 +38,19 @@ var pgBatchColumns = []string{"ip", "current_asn", "first_seen", "last_seen", "s
 var pgBegin = `CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, current_asn bigint, first_seen timestamptz,
     last_seen timestamptz, session_count bigint, enrichment jsonb, enriched boolean, ip_type text, fresh boolean) ON COMMIT DELETE ROWS`
 
-// pgLock takes the writer lock for the rest of the transaction.
-var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `)`
+// pgLock takes the writer lock for the rest of the transaction, then
+// bounds how long the transaction's statements wait for a row lock
+// ($1 ms). Holding the writer lock, a batch waits only for a row another
+// process copied ahead (Prepare) and has not committed yet; that process
+// commits once it takes the writer lock, so such a wait never ends by
+// itself, and PostgreSQL cannot see the cycle (the copy's transaction
+// waits in the other process, not in the server). The batch fails with
+// 55P03 instead, which releases the lock, and is written again.
+var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `), set_config('lock_timeout', $1, true)`
+
+// rowLockTimeout is the lock_timeout of a batch once it holds the writer
+// lock (see pgLock); a variable so that tests can shorten it.
+var rowLockTimeout = 5 * time.Second
 
 var pgASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
 SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, u.ips, u.sessions, '{}', $5, $5
@@ -185,14 +196,15 @@ func (b *pgBackend) dataError(err error) bool {
 // connError reports SQLSTATE class 08 (connection exception) and 57P01-03
 // (the backend terminated by an administrator, a crash or a restart), and
 // errors below the protocol: a closed or reset connection. It also
-// reports 40P01: a batch whose transaction was a deadlock's victim (two
-// processes writing the same new address, one of them holding the writer
-// lock and the other the address copied ahead by Prepare) succeeds when
-// written again.
+// reports 40P01 and 55P03: a batch whose transaction was a deadlock's
+// victim, or gave up waiting for a row (see pgLock), succeeds when
+// written again; both happen when two processes write the same new
+// address, one holding the writer lock and the other the address copied
+// ahead by Prepare.
 func (b *pgBackend) connError(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03", "40P01"}, pgErr.Code)
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03", "40P01", "55P03"}, pgErr.Code)
 	}
 	var netErr net.Error
 	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
@@ -222,7 +234,7 @@ func (t *pgTx) lock(ctx context.Context) error {
 	if t.locked {
 		return nil
 	}
-	if _, err := t.tx.Exec(ctx, pgLock); err != nil {
+	if _, err := t.tx.Exec(ctx, pgLock, strconv.FormatInt(rowLockTimeout.Milliseconds(), 10)); err != nil {
 		return fmt.Errorf("take writer lock: %w", err)
 	}
 	t.locked = true

@@ -225,3 +225,56 @@ func TestCopyableIntegration(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoWritersSameNewAddressIntegration: process B has copied a new
+// address ahead (Prepare of its next batch) and waits for the writer
+// lock to write the batch before, while process A holds that lock and
+// writes the same address. A waits for a transaction that waits for A,
+// which PostgreSQL cannot see: A must give up on the row, let B through
+// and write its batch again.
+func TestTwoWritersSameNewAddressIntegration(t *testing.T) {
+	defer func(d time.Duration) { rowLockTimeout = d }(rowLockTimeout)
+	rowLockTimeout = 300 * time.Millisecond
+	app := fmt.Sprintf("inventory-writer-a-%d", time.Now().UnixNano())
+	url := testdb.PostgresURL(t)
+	dbA := testdb.Migrated(t, url+"&application_name="+app)
+	dbB := testdb.Open(t, url)
+	a, b := newTestSink(t, dbA, t0, nil), newTestSink(t, dbB, t0, nil)
+	defer b.Close()
+	write(t, a, withASN(rec("10.50.0.1"), 64800, "AS Org", "NL", "ripencc")) // the ASN row is stored
+	batch := func(fresh bool, ip string) pipeline.Batch {
+		r := withASN(withSessions(rec(ip), 2, t0.Add(-time.Hour), t0), 64800, "AS Org", "NL", "ripencc")
+		r.NotInInventory = fresh
+		return pipeline.Batch{r}
+	}
+	bNow, bNext, aBatch := batch(false, "10.50.1.1"), batch(true, "10.50.2.1"), batch(false, "10.50.2.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b.Prepare(ctx, bNow)
+	b.Prepare(ctx, bNext)
+	if st := b.ahead[bNext[0]]; st == nil || !st.inserted {
+		t.Fatalf("B's next batch was not copied ahead: %+v", st)
+	}
+	aDone := make(chan error, 1)
+	go func() { aDone <- a.Write(ctx, aBatch) }()
+	// Wait until A holds the writer lock and waits for B's copy.
+	for waiting := 0; waiting == 0; time.Sleep(10 * time.Millisecond) {
+		if err := dbB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'transactionid'`, app).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Write(ctx, bNow); err != nil {
+		t.Fatalf("B's batch: %v", err)
+	}
+	if err := b.Write(ctx, bNext); err != nil {
+		t.Fatalf("B's batch copied ahead: %v", err)
+	}
+	if err := <-aDone; err != nil {
+		t.Fatalf("A's batch: %v", err)
+	}
+	if n := count(t, dbA, "ip_inventory"); n != 3 {
+		t.Errorf("ip_inventory has %d rows, want 3", n)
+	}
+	checkCounters(t, dbA)
+}
