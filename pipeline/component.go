@@ -94,8 +94,10 @@ type Committer interface {
 // Preparer is implemented by main sinks that can start on a batch before
 // its turn to be written, such as a database sink staging the batch's rows
 // on a second connection. The runtime calls Prepare with each batch, in
-// order, while Write of the batch before runs, then Write with the same
-// batch. Preparing is only a head start: Write must also work when
+// order, on a goroutine per batch, up to two batches ahead of Write: the
+// Prepare of two batches may run at once, beside Write of the batch
+// before them. Write of a batch starts after its Prepare has returned.
+// Preparing is only a head start: Write must also work when
 // Prepare did not finish its part, and a prepared batch may never be
 // written (the run failed or stopped); the sink then releases what it
 // holds in Close.

@@ -260,10 +260,11 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 		defer close(afterDone)
 		r.afterCommit(ctx, committed)
 	}()
-	// A Preparer gets each batch on a goroutine of its own, one batch
-	// ahead of Write: the unbuffered channel hands a prepared batch over
-	// only when Write takes it.
-	batches := make(chan Batch)
+	// A Preparer gets each batch on a goroutine of its own, up to
+	// prepareAhead batches ahead of Write: the channel holds one batch
+	// and the loop below waits to hand over the next, so while Write works
+	// on one batch, the next two may be in Prepare.
+	batches := make(chan preparing, prepareAhead-1)
 	var failed atomic.Bool
 	go func() {
 		defer close(batches)
@@ -273,22 +274,29 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 			if len(b) == 0 || failed.Load() {
 				continue
 			}
-			if prep != nil {
-				// Prepare returns nothing to fail on; a panic is a bug.
-				if err := protect(func() error { prep.Prepare(ctx, b); return nil }); err != nil {
-					failed.Store(true)
-					r.fail(fmt.Errorf("sink %q: prepare: %w", r.p.sink.id, err))
-					continue
-				}
+			p := preparing{b: b, done: make(chan struct{})}
+			if prep == nil {
+				close(p.done)
+			} else {
+				go func() {
+					defer close(p.done)
+					// Prepare returns nothing to fail on; a panic is a bug.
+					if err := protect(func() error { prep.Prepare(ctx, b); return nil }); err != nil {
+						failed.Store(true)
+						r.fail(fmt.Errorf("sink %q: prepare: %w", r.p.sink.id, err))
+					}
+				}()
 			}
-			batches <- b
+			batches <- p
 		}
 	}()
 	go func() {
 		defer close(s.done)
 		defer func() { <-afterDone }()
 		defer close(committed)
-		for b := range batches {
+		for p := range batches {
+			<-p.done
+			b := p.b
 			if failed.Load() {
 				continue
 			}
@@ -315,6 +323,18 @@ func (r *run) sink(ctx context.Context) streams.Sink {
 		}
 	}()
 	return s
+}
+
+// prepareAhead is how many batches a Preparer may be preparing while
+// Write works on the one before them. Two keep a database sink's copy of
+// the next batch going while the one after it starts, when copying a
+// batch takes longer than writing one.
+const prepareAhead = 2
+
+// preparing is a batch on its way to Write, and the end of its Prepare.
+type preparing struct {
+	b    Batch
+	done chan struct{}
 }
 
 // afterCommit hands every committed batch to the source and stages that

@@ -28,6 +28,10 @@ const (
 // DefaultURL is the database used when nothing else is configured.
 const DefaultURL = "sqlite://cowrie-enrich.db"
 
+// defaultMaxConns is the least number of PostgreSQL connections a store's
+// pool opens, unless its URL sets pool_max_conns.
+const defaultMaxConns = 8
+
 // ErrUnsupportedURL is returned for database URLs of an unknown scheme.
 var ErrUnsupportedURL = errors.New("unsupported database URL")
 
@@ -130,6 +134,14 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		// temporary tables. A URL's own temp_buffers setting wins.
 		if _, ok := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !ok {
 			cfg.ConnConfig.RuntimeParams["temp_buffers"] = "64MB"
+		}
+		// A refresh holds up to six connections at once: the stale-IP
+		// source's cursor, the inventory sink's batch being written and
+		// the two it prepares, and the cache stage's lookups. pgxpool's
+		// default (4 on a 2-core machine) kept them waiting for each
+		// other. A URL's own pool_max_conns wins.
+		if !strings.Contains(t.DSN, "pool_max_conns") {
+			cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer

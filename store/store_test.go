@@ -14,9 +14,10 @@ func TestPostgresSessionSettingsIntegration(t *testing.T) {
 	sep := map[bool]string{true: "&", false: "?"}[strings.Contains(url, "?")]
 	for _, tt := range []struct {
 		name, url, want, wantTemp string
+		wantConns                 int32
 	}{
-		{"jit off and larger temp buffers by default", url, "off", "64MB"},
-		{"the URL's own settings win", url + sep + "jit=on&temp_buffers=16MB", "on", "16MB"},
+		{"jit off, larger temp buffers and pool by default", url, "off", "64MB", 8},
+		{"the URL's own settings win", url + sep + "jit=on&temp_buffers=16MB&pool_max_conns=3", "on", "16MB", 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db, err := store.Open(context.Background(), tt.url)
@@ -32,6 +33,9 @@ func TestPostgresSessionSettingsIntegration(t *testing.T) {
 			}
 			if jit != tt.want || tz != "UTC" || temp != tt.wantTemp {
 				t.Fatalf("jit = %s, TimeZone = %s, temp_buffers = %s; want jit %s, UTC and %s", jit, tz, temp, tt.want, tt.wantTemp)
+			}
+			if got := db.Pool.Config().MaxConns; got < tt.wantConns || (strings.Contains(tt.url, "pool_max_conns") && got != tt.wantConns) {
+				t.Errorf("pool of %d connections, want %d", got, tt.wantConns)
 			}
 		})
 	}

@@ -183,10 +183,10 @@ func TestPrepareCopiesNewAddressesIntegration(t *testing.T) {
 }
 
 // TestCopyableIntegration: Prepare copies a batch ahead of the writer
-// lock only when every row is fresh, none shares its address with the
-// batch being written (whose insert would then wait on Prepare's
-// transaction, which waits for that Write to finish), and every ASN row
-// is stored.
+// lock only when every row is fresh, none shares its address with
+// another batch in flight (whose insert could then wait on Prepare's
+// transaction, which waits for that batch's Write to finish), and every
+// ASN row is stored.
 func TestCopyableIntegration(t *testing.T) {
 	db := testdb.Migrated(t, testdb.PostgresURL(t))
 	s := newTestSink(t, db, t0, nil)
@@ -208,7 +208,8 @@ func TestCopyableIntegration(t *testing.T) {
 	}
 	defer tx.rollback(context.Background()) //nolint:errcheck
 	c := tx.(copier)
-	writing := map[string]bool{"10.40.1.9": true}
+	writing := rec("10.40.1.9")
+	s.inflight = map[*pipeline.Record]map[string]bool{writing: {"10.40.1.9": true}}
 	for _, tt := range []struct {
 		name string
 		rows []*row
@@ -220,7 +221,7 @@ func TestCopyableIntegration(t *testing.T) {
 		{"ASN not stored", plan(true, 64701, "10.40.1.1"), false},
 		{"ASN stored by another writer", plan(true, 64702, "10.40.1.1"), true},
 	} {
-		if got := s.copyable(context.Background(), c, tt.rows, writing); got != tt.want {
+		if got := s.copyable(context.Background(), c, tt.rows[0].records[0], tt.rows); got != tt.want {
 			t.Errorf("%s: copyable = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -277,4 +278,91 @@ WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'trans
 		t.Errorf("ip_inventory has %d rows, want 3", n)
 	}
 	checkCounters(t, dbA)
+}
+
+// TestConcurrentPreparesIntegration writes batches of new addresses as
+// the runtime does: the Prepares of two batches at once, beside Write of
+// the batch before. Every third batch shares no address with another and
+// is copied ahead; the other two of each three share ten addresses, and at
+// most one of them may be copied (a copy waiting on the other's would wait
+// for good). The tables must be those of Write alone, within seconds.
+func TestConcurrentPreparesIntegration(t *testing.T) {
+	batches := func() []pipeline.Batch {
+		var out []pipeline.Batch
+		for k := range 12 {
+			var b pipeline.Batch
+			for i := range 30 {
+				n := k*30 + i
+				if k%3 == 2 && i < 10 {
+					n -= 30 // the batch before's first ten
+				}
+				r := withSessions(rec(fmt.Sprintf("10.60.%d.%d", n/250, n%250)), int64(1+n%4), t0.Add(-time.Hour), t0)
+				b = append(b, withASN(withMaxMind(r, "NL"), int64(64900+n%3), "AS Org", "NL", "ripencc"))
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	tables := []string{"ip_inventory", "asn_inventory"}
+	read := func(t *testing.T, prepare bool) map[string][]map[string]any {
+		db := testdb.Migrated(t, testdb.PostgresURL(t))
+		// Every ASN row is stored, so only the addresses decide.
+		execSQL(t, db, `INSERT INTO asn_inventory (asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen, created_at, updated_at)
+SELECT a, 'AS Org', 'NL', 'ripencc', $1, $1, $1, $1 FROM generate_series(64900, 64902) AS a`, t0)
+		s := newTestSink(t, db, t0, nil)
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		bs := batches()
+		for _, b := range bs {
+			for _, r := range b {
+				r.NotInInventory = prepare
+			}
+		}
+		copied := make([]bool, len(bs))
+		if !prepare {
+			for k, b := range bs {
+				if err := s.Write(ctx, b); err != nil {
+					t.Fatalf("Write batch %d: %v", k, err)
+				}
+			}
+		} else {
+			// As the runtime: a batch goes to Write once prepared, and
+			// two more may be in Prepare meanwhile.
+			type preparing struct {
+				k    int
+				done chan struct{}
+			}
+			queue := make(chan preparing, 1)
+			go func() {
+				defer close(queue)
+				for k := range bs {
+					p := preparing{k, make(chan struct{})}
+					go func() { defer close(p.done); s.Prepare(ctx, bs[k]) }()
+					queue <- p
+				}
+			}()
+			for p := range queue {
+				<-p.done
+				s.mu.Lock()
+				copied[p.k] = s.ahead[bs[p.k][0]] != nil && s.ahead[bs[p.k][0]].inserted
+				s.mu.Unlock()
+				if err := s.Write(ctx, bs[p.k]); err != nil {
+					t.Fatalf("Write batch %d: %v", p.k, err)
+				}
+			}
+			for k := 0; k < len(bs); k += 3 {
+				if !copied[k] || (copied[k+1] && copied[k+2]) {
+					t.Errorf("batches %d to %d copied ahead: %v; want the first, and not both others", k, k+2, copied[k:k+3])
+				}
+			}
+		}
+		checkCounters(t, db)
+		out := map[string][]map[string]any{}
+		for _, tbl := range tables {
+			out[tbl] = dump(t, db, tbl)
+		}
+		return out
+	}
+	sameTables(t, tables, read(t, false), read(t, true), "with concurrent Prepares and the mark")
 }

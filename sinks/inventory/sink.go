@@ -76,10 +76,10 @@ type Sink struct {
 	// Write takes them: the runtime prepares a batch while Write of the
 	// one before runs.
 	ahead map[*pipeline.Record]*staged
-	// writing holds the addresses of the batch Prepare saw last, the one
-	// that may be being written while Prepare works on the next; only
-	// Prepare, which the runtime calls from one goroutine, uses it.
-	writing map[string]bool
+	// inflight holds the addresses of each batch, by first record, from
+	// the start of its Prepare to the end of its Write: the batches whose
+	// transactions may be open beside one that Prepare works on.
+	inflight map[*pipeline.Record]map[string]bool
 }
 
 // staged is a batch Prepare has begun: its plan, and the open transaction
@@ -131,7 +131,7 @@ func (s *Sink) Window() pipeline.Window {
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	ahead := s.ahead
-	s.ahead = nil
+	s.ahead, s.inflight = nil, nil
 	s.mu.Unlock()
 	for _, a := range ahead {
 		_ = a.tx.rollback(context.Background())
@@ -142,9 +142,9 @@ func (s *Sink) Close() error {
 var _ pipeline.Preparer = (*Sink)(nil)
 
 // maxStaged bounds the batches staged and not yet written: the runtime
-// prepares one batch ahead, so more means batches that will not be
-// written, which are rolled back.
-const maxStaged = 2
+// prepares up to two batches ahead of the one it is about to write, so
+// more means batches that will not be written, which are rolled back.
+const maxStaged = 3
 
 // Prepare stages b's rows in a transaction of their own while the batch
 // before is written: on PostgreSQL the batch is copied into the
@@ -158,12 +158,17 @@ func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
 		return
 	}
 	p := s.plan(b)
-	writing := s.writing
-	s.writing = make(map[string]bool, len(p.rows))
+	ips := make(map[string]bool, len(p.rows))
 	for _, w := range p.rows {
-		s.writing[w.ip] = true
+		ips[w.ip] = true
 	}
-	a, err := s.prepare(ctx, st, p, writing)
+	s.mu.Lock()
+	if s.inflight == nil {
+		s.inflight = map[*pipeline.Record]map[string]bool{}
+	}
+	s.inflight[b[0]] = ips
+	s.mu.Unlock()
+	a, err := s.prepare(ctx, st, b[0], p)
 	if err != nil {
 		s.logger.Debug("could not prepare a batch; Write does it all", "err", err)
 		return
@@ -187,19 +192,19 @@ func (s *Sink) Prepare(ctx context.Context, b pipeline.Batch) {
 	}
 }
 
-// prepare opens p's transaction and stages its rows. A batch of fresh
-// rows only (the first run's batches) is copied straight into
-// ip_inventory when the copy cannot wait on, or be waited on by, the
-// batch being written (writing: none of its addresses, and no ASN row
-// that batch could be inserting), so that Write has only the ASN rows and
-// the sessions left to write. When that copy fails (an address stored
-// since, say), the batch is staged as any other.
-func (s *Sink) prepare(ctx context.Context, st stager, p *plan, writing map[string]bool) (*staged, error) {
+// prepare opens p's transaction (batch key) and stages its rows. A batch
+// of fresh rows only (the first run's batches) is copied straight into
+// ip_inventory when the copy cannot wait on, or be waited on by, another
+// batch in flight (none of their addresses, and no ASN row they could be
+// inserting), so that Write has only the ASN rows and the sessions left to
+// write. When that copy fails (an address stored since, say), the batch
+// is staged as any other.
+func (s *Sink) prepare(ctx context.Context, st stager, key *pipeline.Record, p *plan) (*staged, error) {
 	tx, err := st.beginUnlocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := tx.(copier); ok && s.copyable(ctx, c, p.rows, writing) {
+	if c, ok := tx.(copier); ok && s.copyable(ctx, c, key, p.rows) {
 		kept, refused, err := c.insertRows(ctx, p.now, p.rows)
 		if err == nil {
 			return &staged{p: p, tx: tx, kept: kept, refused: refused, inserted: true}, nil
@@ -218,17 +223,17 @@ func (s *Sink) prepare(ctx context.Context, st stager, p *plan, writing map[stri
 	return &staged{p: p, tx: tx, kept: kept, refused: refused}, nil
 }
 
-// copyable reports whether rows can be copied into ip_inventory before
-// the writer lock is taken: every row is fresh, none is an address of the
-// batch being written, and every ASN they point at is stored (committed),
-// so the copy neither inserts an ASN row nor fails its foreign key. The
-// ASNs this run has committed (exact) are stored; only the others are
-// looked for.
-func (s *Sink) copyable(ctx context.Context, c copier, rows []*row, writing map[string]bool) bool {
+// copyable reports whether the rows of batch key can be copied into
+// ip_inventory before the writer lock is taken: every row is fresh, none
+// is an address of another batch in flight, and every ASN they point at
+// is stored (committed), so the copy neither inserts an ASN row nor fails
+// its foreign key. The ASNs this run has committed (exact) are stored;
+// only the others are looked for.
+func (s *Sink) copyable(ctx context.Context, c copier, key *pipeline.Record, rows []*row) bool {
 	var asns []int64
 	s.mu.Lock()
 	for _, w := range rows {
-		if !w.fresh || writing[w.ip] {
+		if !w.fresh || s.inflightElsewhere(key, w.ip) {
 			s.mu.Unlock()
 			return false
 		}
@@ -242,6 +247,17 @@ func (s *Sink) copyable(ctx context.Context, c copier, rows []*row, writing map[
 		s.logger.Debug("could not look for a batch's ASN rows; staging it", "err", err)
 	}
 	return ok && err == nil
+}
+
+// inflightElsewhere reports whether a batch in flight other than key's
+// holds ip. The caller holds s.mu.
+func (s *Sink) inflightElsewhere(key *pipeline.Record, ip string) bool {
+	for k, ips := range s.inflight {
+		if k != key && ips[ip] {
+			return true
+		}
+	}
+	return false
 }
 
 // take returns the staging of b and forgets it, or nil.
@@ -265,6 +281,11 @@ func (s *Sink) Write(ctx context.Context, b pipeline.Batch) error {
 		return nil
 	}
 	start := time.Now()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, b[0])
+		s.mu.Unlock()
+	}()
 	var p *plan
 	ahead := s.take(b)
 	if ahead != nil {
