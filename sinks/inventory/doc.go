@@ -31,15 +31,16 @@
 //     those are inserted with ON CONFLICT DO NOTHING, and only the ones
 //     stored since are read and upserted after all. The copy is
 //     made in Prepare (pipeline.Preparer), in the batch's own transaction
-//     before it takes the writer lock, while the batch before is written;
+//     before it takes the writer lock, while the batches before are written;
 //     Write does it itself when Prepare did not. A batch of such addresses
-//     only, none of them in the batch being written and all their ASN rows
+//     only, none of them in another batch in flight and all their ASN rows
 //     stored, is copied by Prepare straight into ip_inventory instead,
 //     leaving Write the ASN rows and the sessions; should an address be
 //     stored after all, the copy fails and the batch is staged as usual.
-//     A transaction chosen as a deadlock's victim (two processes writing
-//     the same new address) is written again, like one whose connection
-//     failed.
+//     Holding the writer lock, a batch waits at most 5 s for a row (another
+//     process's copy ahead may wait for it), and a batch that gave up, or
+//     was chosen as a deadlock's victim, is written again, like one whose
+//     connection failed.
 //   - Writers do not race: on PostgreSQL a transaction-level advisory lock
 //     serialises inventory transactions across processes, and SQLite
 //     transactions take the write lock when they begin.
