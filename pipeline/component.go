@@ -76,8 +76,8 @@ type Selective interface {
 // Window closes a batch at Size records or MaxWait after its first record,
 // whichever comes first.
 type Window struct {
-	Size    int
-	MaxWait time.Duration
+	Size    int           `koanf:"size"`
+	MaxWait time.Duration `koanf:"max_wait"`
 }
 
 // Committer is implemented by sources and stages that act once their

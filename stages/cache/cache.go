@@ -44,6 +44,7 @@ var (
 	_ pipeline.Stage     = (*Stage)(nil)
 	_ pipeline.Committer = (*Stage)(nil)
 	_ pipeline.Parallel  = (*Stage)(nil)
+	_ pipeline.Windowed  = (*Stage)(nil)
 	_ pipeline.Closer    = (*Stage)(nil)
 )
 
@@ -70,6 +71,10 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	return s, nil
 }
+
+// Window asks the runtime for batches of window.size records, or fewer
+// after window.max_wait.
+func (s *Stage) Window() pipeline.Window { return s.cfg.Window }
 
 // Parallelism is the number of batches looked up at once; Process is
 // safe for concurrent use.

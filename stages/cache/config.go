@@ -20,7 +20,12 @@ negative_ttl: 24h
 key_prefix: cowrie:enrichment
 timeout: 2s
 concurrency: 2
+window: {size: 1000, max_wait: 250ms}
 `, DefaultConfig, New)
+
+// MaxWindowSize bounds window.size: one batch is one Redis MGET and one
+// query per database table, whose parameters grow with it.
+const MaxWindowSize = 10000
 
 // Config holds the stage's options. Every tier is optional: an empty
 // redis_url means no L1, an empty file_dir no L3, and a run without a
@@ -43,6 +48,11 @@ type Config struct {
 	// spends most of its time waiting on Redis and the database, so a
 	// second one in flight keeps the stage from pacing the run.
 	Concurrency int `koanf:"concurrency"`
+	// Window shapes the batches the stage looks up: each costs a Redis
+	// round trip and a database query whatever its size, so a batch of a
+	// thousand addresses costs much less per address than the runtime's
+	// default of 256.
+	Window pipeline.Window `koanf:"window"`
 }
 
 // TTL is the freshness limit of each source's answers.
@@ -62,6 +72,7 @@ func DefaultConfig() *Config {
 		KeyPrefix:   "cowrie:enrichment",
 		Timeout:     2 * time.Second,
 		Concurrency: 2,
+		Window:      pipeline.Window{Size: 1000, MaxWait: 250 * time.Millisecond},
 	}
 }
 
@@ -81,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		return fmt.Errorf("concurrency %d: %w", c.Concurrency, ErrConcurrency)
+	}
+	if c.Window.Size < 1 || c.Window.Size > MaxWindowSize || c.Window.MaxWait <= 0 {
+		return fmt.Errorf("window {size: %d, max_wait: %s}: %w", c.Window.Size, c.Window.MaxWait, ErrWindow)
 	}
 	if c.KeyPrefix == "" || strings.ContainsAny(c.KeyPrefix, " \t\r\n") {
 		return fmt.Errorf("key_prefix %q: %w", c.KeyPrefix, ErrKeyPrefix)

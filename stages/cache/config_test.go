@@ -25,6 +25,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative negative_ttl", edit: func(c *Config) { c.NegativeTTL = -time.Hour }, err: ErrTTL, errContains: "negative_ttl -1h0m0s"},
 		{name: "zero timeout", edit: func(c *Config) { c.Timeout = 0 }, err: ErrTimeout, errContains: "timeout 0s"},
 		{name: "zero concurrency", edit: func(c *Config) { c.Concurrency = 0 }, err: ErrConcurrency, errContains: "concurrency 0"},
+		{name: "zero window", edit: func(c *Config) { c.Window.Size = 0 }, err: ErrWindow, errContains: "size: 0"},
+		{name: "window too large", edit: func(c *Config) { c.Window.Size = MaxWindowSize + 1 }, err: ErrWindow, errContains: "size: 10001"},
+		{name: "window without max_wait", edit: func(c *Config) { c.Window.MaxWait = 0 }, err: ErrWindow, errContains: "max_wait: 0s"},
 		{name: "empty prefix", edit: func(c *Config) { c.KeyPrefix = "" }, err: ErrKeyPrefix, errContains: "key_prefix"},
 		{name: "prefix with space", edit: func(c *Config) { c.KeyPrefix = "a b" }, err: ErrKeyPrefix, errContains: `"a b"`},
 		{name: "bad redis url keeps the password out", edit: func(c *Config) { c.RedisURL = "http://user:hunter2@host" }, err: ErrRedisURL, errContains: "redis://"},
@@ -59,6 +62,17 @@ func TestNewMakesNoConnection(t *testing.T) {
 	}
 	if err := st.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestWindowFromConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.Window = pipeline.Window{Size: 777, MaxWait: time.Second}
+	if got := newStage(t, env(nil), c).Window(); got != c.Window {
+		t.Errorf("Window() = %+v, want the configured %+v", got, c.Window)
+	}
+	if d := DefaultConfig().Window; d.Size != 1000 {
+		t.Errorf("default window size %d, want 1000", d.Size)
 	}
 }
 
