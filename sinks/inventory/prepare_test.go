@@ -149,12 +149,17 @@ func TestPrepareCopiesNewAddressesIntegration(t *testing.T) {
 			}
 			out = append(out, b)
 		}
+		// Batch 1 is prepared while batch 0, which stores the first ASN
+		// rows, is written: one ASN of its own keeps it from depending on
+		// which finishes first.
+		out[1] = append(out[1], withASN(rec("10.30.8.1"), 64610, "AS Other", "NL", "ripencc"))
 		out[3] = append(out[3], withASN(rec("10.30.2.5"), 64601, "AS Org", "NL", "ripencc")) // in the batch being written
 		out[4] = append(out[4], withASN(rec("10.30.0.7"), 64602, "AS Org", "NL", "ripencc")) // stored: the mark is wrong
 		out[5] = append(out[5], withASN(rec("10.30.9.1"), 64999, "AS New", "NL", "ripencc")) // an ASN not stored yet
 		return out
 	}
-	// The first batches' ASN rows are not stored when they are prepared.
+	// The first two batches' ASN rows are not all stored when they are
+	// prepared.
 	wantCopied := []bool{false, false, true, false, false, false}
 	tables := []string{"ip_inventory", "asn_inventory"}
 	read := func(t *testing.T, prepare bool) map[string][]map[string]any {
