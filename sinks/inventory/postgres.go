@@ -40,12 +40,14 @@ var pgBegin = `CREATE TEMP TABLE IF NOT EXISTS ` + pgBatchTable + ` (ip text, cu
 
 // pgLock takes the writer lock for the rest of the transaction, then
 // bounds how long the transaction's statements wait for a row lock
-// ($1 ms). Holding the writer lock, a batch waits only for a row another
-// process copied ahead (Prepare) and has not committed yet; that process
-// commits once it takes the writer lock, so such a wait never ends by
-// itself, and PostgreSQL cannot see the cycle (the copy's transaction
-// waits in the other process, not in the server). The batch fails with
-// 55P03 instead, which releases the lock, and is written again.
+// ($1 ms). Other inventory writers are serialised by the lock, so a batch
+// holding it waits for a row mostly when another process copied that row
+// ahead (Prepare) and has not committed it yet. That process commits only
+// once it takes the writer lock, so the wait never ends by itself, and
+// PostgreSQL cannot see the cycle (the copy's transaction waits in the
+// other process, not in the server). The batch fails with 55P03 instead,
+// which releases the lock, and is written again (writeAttempts in all): a
+// row held longer by a tool outside cowrie-enrich fails the batch.
 var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 10) + `), set_config('lock_timeout', $1, true)`
 
 // rowLockTimeout is the lock_timeout of a batch once it holds the writer
@@ -95,11 +97,6 @@ var pgIPUpsert = pgIPRows(false) + ipConflict(`CASE WHEN jsonb_typeof(t.enrichme
 // one hash table, built once.
 var pgIPInsert = `WITH ins AS (` + pgIPRows(true) + `ON CONFLICT (ip_address) DO NOTHING RETURNING t.ip_address)
 SELECT b.ip FROM pg_temp.` + pgBatchTable + ` AS b WHERE b.fresh AND b.ip NOT IN (SELECT ip_address FROM ins)`
-
-// pgIPColumns are the ip_inventory columns insertRows copies, in
-// ipColumns' order.
-var pgIPColumns = []string{"ip_address", "current_asn", "asn_last_verified", "first_seen", "last_seen", "session_count",
-	"enrichment", "enrichment_updated_at", "created_at", "updated_at", "ip_types"}
 
 // pgASNsStored counts the given ASNs' rows.
 const pgASNsStored = `SELECT count(*) FROM asn_inventory WHERE asn_number = ANY($1::bigint[])`
@@ -262,7 +259,7 @@ func (t *pgTx) stage(ctx context.Context, now time.Time, rows []*row) ([]*row, [
 // pgIPUpsert gives a new row.
 func (t *pgTx) insertRows(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error) {
 	src := &pgCopySource{enc: encoding{rows: rows}, now: now, inventory: true}
-	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"ip_inventory"}, pgIPColumns, src); err != nil {
+	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"ip_inventory"}, ipColumnNames, src); err != nil {
 		return nil, nil, err
 	}
 	return src.enc.kept, src.enc.refused, nil
@@ -278,7 +275,7 @@ func (t *pgTx) asnsStored(ctx context.Context, asns []int64) (bool, error) {
 }
 
 // pgCopySource feeds COPY the rows that encode: into the batch table
-// (pgBatchColumns) or, with inventory, into ip_inventory (pgIPColumns).
+// (pgBatchColumns) or, with inventory, into ip_inventory (ipColumnNames).
 // pgx reads it on its own goroutine and returns from CopyFrom only after
 // that goroutine is done.
 type pgCopySource struct {

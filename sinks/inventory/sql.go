@@ -1,6 +1,9 @@
 package inventory
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The ON CONFLICT clauses are shared by both dialects, so the row
 // semantics cannot drift apart; only how values reach the statement
@@ -39,10 +42,14 @@ func ipConflict(enrichment, emptyTypes string) string {
     updated_at = excluded.updated_at`, enrichment, emptyTypes)
 }
 
-// ipColumns are the ip_inventory columns the sink writes, in the order of
-// the values of both dialects' statements.
-const ipColumns = `(ip_address, current_asn, asn_last_verified, first_seen, last_seen, session_count,
-    enrichment, enrichment_updated_at, created_at, updated_at, ip_types)`
+// ipColumnNames are the ip_inventory columns the sink writes, in the
+// order of the values of both dialects' statements and of the copy of new
+// rows; ipColumns is the same list as SQL.
+var (
+	ipColumnNames = []string{"ip_address", "current_asn", "asn_last_verified", "first_seen", "last_seen", "session_count",
+		"enrichment", "enrichment_updated_at", "created_at", "updated_at", "ip_types"}
+	ipColumns = "(" + strings.Join(ipColumnNames, ", ") + ")"
+)
 
 const asnColumns = `(asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen,
     unique_ip_count, total_session_count, enrichment, created_at, updated_at)`
