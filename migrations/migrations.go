@@ -81,6 +81,7 @@ var steps = []step{
 	{version: 6, name: "session address index", file: "0006_session_address.sql", generated: sessionAddressFunction},
 	{version: 7, name: "backfill checkpoints", file: "0007_backfill_checkpoints.sql"},
 	{version: 8, name: "session address evaluated once", file: "0008_session_address_once.sql", generated: sessionAddressOnce},
+	{version: 9, name: "session activity index", file: "0009_session_activity.sql"},
 }
 
 // Latest is the newest schema version this binary knows.

@@ -27,6 +27,19 @@ func SessionIPQuery(a string) string {
 	return "SELECT " + unmapped("v") + " FROM (SELECT " + lowerTrim(sessionAddress(Postgres, a)) + " AS v OFFSET 0) AS address"
 }
 
+// SpellingIP returns an SQL expression for the address of a source_ip
+// spelling expr that is not blank: what SessionIP gives for a session
+// with that source_ip, without the JSON fallbacks it cannot need. On
+// PostgreSQL it lowers in the "C" collation, which folds only ASCII (all an
+// address holds) at a third of the cost of a UTF-8 locale's LOWER.
+func SpellingIP(d Dialect, expr string) string {
+	t := "TRIM(" + expr + ")"
+	if d == Postgres {
+		t += ` COLLATE "C"`
+	}
+	return unmapped("LOWER(" + t + ")")
+}
+
 // unmapped returns the address expr (lower case, trimmed) with an
 // IPv4-mapped IPv6 address unmapped; it names expr twice.
 func unmapped(expr string) string {

@@ -81,39 +81,49 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 }
 
 // candidatesSQL returns the candidate query for dialect d: one row per
-// session address (address, first_seen, last_seen, session_count, and the
-// whether ip_inventory lacks the address, and the number of candidates
-// before the limit), stale addresses only, most
-// recently active first. Placeholders: the cut-off, then the limit.
+// session address (address, first_seen, last_seen, session_count, whether
+// ip_inventory lacks the address, and the number of candidates before the
+// limit), stale addresses only, most recently active first. Placeholders:
+// the cut-off, then the limit.
 //
 // store.SessionIP is costly per row (string functions, and JSON parsing
-// where source_ip is NULL), so it is never evaluated on every session:
+// where source_ip is NULL), so it is never evaluated on every session, and
+// the usual case, a spelling that already is its address, is never
+// grouped twice:
 //
 //   - spellings groups the sessions that have a source_ip on the raw column,
 //     as cheaply as a plain GROUP BY source_ip (10M sessions fold into about
-//     as many rows as there are addresses);
-//   - sessions canonicalises each spelling once (SessionIP of a row whose
-//     enrichment is NULL is the canonical source_ip), and adds, through the
-//     session address indexes, the sessions that need their enrichment JSON:
-//     a NULL source_ip, or a blank spelling (rare, found in spellings), per
-//     session;
-//   - addresses folds the spellings of one address together.
+//     as many rows as there are addresses), and works out each spelling's
+//     address once (store.SpellingIP; empty for a blank one). Its ORDER BY
+//     makes reading idx_session_ip_activity in order the cheapest plan,
+//     which aggregates without hashing and without reading the session
+//     rows;
+//   - others groups by address what is not a spelling of itself: the
+//     spellings another spelling may share an address with (upper case,
+//     padded, IPv4-mapped) and, through the session address indexes, the
+//     sessions that need their enrichment JSON, a NULL source_ip or a blank
+//     spelling (rare, found in spellings), per session. On a database this
+//     tool keeps, that is a small share of the sessions;
+//   - addresses joins the spellings that are their own address with others
+//     on the address (a FULL JOIN: either side may lack it) and folds the
+//     two sides' figures, a NULL counting as no sessions. Grouping every
+//     spelling again instead cost a 10M-session run 2.4 s.
 //
-// spellings is read twice and therefore materialised. The OFFSET 0 fence
-// on sessions stops both engines from pushing the empty-address test into
-// the UNION ALL arms, where it would evaluate SessionIP (and parse the JSON) a
-// second time per row.
+// spellings is read three times and therefore materialised. The OFFSET 0
+// fence in others stops both engines from pushing the empty-address test
+// into the UNION ALL arms, where it would evaluate SessionIP (and parse the
+// JSON) a second time per row.
 //
 // The LEFT JOIN keeps addresses absent from ip_inventory; both "absent" and
 // "never enriched" show up as a NULL enrichment_updated_at there, so one
 // IS NULL test covers both; a NULL ip_address tells them apart
-// (pipeline.Record.NotInInventory). last_seen ties are broken by address so that
-// LIMIT picks a deterministic set. COUNT(*) OVER () is computed before the
-// LIMIT; Run hands it to Total.
+// (pipeline.Record.NotInInventory). last_seen ties are broken by address so
+// that LIMIT picks a deterministic set. COUNT(*) OVER () is computed before
+// the LIMIT; Run hands it to Total.
 func candidatesSQL(d store.Dialect) string {
 	p1, p2, fence := "?", "?", "LIMIT -1 OFFSET 0"
 	sessionIP := store.SessionIP(d, "s")
-	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE TRIM(source_ip) = '')"
+	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE ip = '')"
 	if d == store.Postgres {
 		p1, p2, fence = "$1", "$2", "OFFSET 0"
 		// The function of migration 6 is SessionIP declared PARALLEL SAFE:
@@ -123,31 +133,36 @@ func candidatesSQL(d store.Dialect) string {
 		sessionIP = "cowrie_enrich_session_ip(s.source_ip, s.enrichment::json)"
 		// An array, unlike IN (subquery), lets PostgreSQL OR the two index
 		// scans (idx_session_missing_ip, idx_session_source_ip) in a bitmap.
-		blank = "s.source_ip = ANY (ARRAY(SELECT source_ip FROM spellings WHERE TRIM(source_ip) = ''))"
+		blank = "s.source_ip = ANY (ARRAY(SELECT source_ip FROM spellings WHERE ip = ''))"
 	}
 	return `WITH spellings AS MATERIALIZED (
-  SELECT source_ip, MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen,
-         COUNT(*) AS session_count
+  SELECT source_ip, ` + store.SpellingIP(d, "source_ip") + ` AS ip,
+         MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen, COUNT(*) AS session_count
   FROM session_summaries
   WHERE source_ip IS NOT NULL
   GROUP BY source_ip
-), sessions AS (
-  SELECT ` + store.SessionIP(d, "g") + ` AS ip,
-         g.first_seen, g.last_seen, g.session_count
-  FROM (SELECT spellings.*, NULL AS enrichment FROM spellings) AS g
-  WHERE TRIM(g.source_ip) <> ''
-  UNION ALL
-  SELECT ` + sessionIP + `,
-         s.first_event_at, s.last_event_at, 1
-  FROM session_summaries AS s
-  WHERE s.source_ip IS NULL OR ` + blank + `
-  ` + fence + `
-), addresses AS (
-  SELECT ip, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
-         CAST(SUM(session_count) AS BIGINT) AS session_count
-  FROM sessions
+  ORDER BY source_ip
+), others AS (
+  SELECT ip, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen, SUM(session_count) AS session_count
+  FROM (
+    SELECT ip, first_seen, last_seen, session_count
+    FROM spellings
+    WHERE ip <> source_ip
+    UNION ALL
+    SELECT ` + sessionIP + `, s.first_event_at, s.last_event_at, 1
+    FROM session_summaries AS s
+    WHERE s.source_ip IS NULL OR ` + blank + `
+    ` + fence + `
+  ) AS o
   WHERE ip <> ''
   GROUP BY ip
+), addresses AS (
+  SELECT COALESCE(c.ip, o.ip) AS ip,
+         CASE WHEN c.first_seen IS NULL OR o.first_seen < c.first_seen THEN o.first_seen ELSE c.first_seen END AS first_seen,
+         CASE WHEN c.last_seen IS NULL OR o.last_seen > c.last_seen THEN o.last_seen ELSE c.last_seen END AS last_seen,
+         CAST(COALESCE(c.session_count, 0) + COALESCE(o.session_count, 0) AS BIGINT) AS session_count
+  FROM (SELECT ip, first_seen, last_seen, session_count FROM spellings WHERE ip = source_ip AND ip <> '') AS c
+  FULL JOIN others AS o ON o.ip = c.ip
 )
 SELECT a.ip, a.first_seen, a.last_seen, a.session_count, i.ip_address IS NULL AS absent,
        COUNT(*) OVER () AS candidates

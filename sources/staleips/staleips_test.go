@@ -147,21 +147,37 @@ func TestSessionStatsIntegration(t *testing.T) {
 		f.session("s1", "::ffff:198.51.100.7", t0.Add(1*us), t0.Add(5*us), "")
 		f.session("s2", "198.51.100.7", t0.Add(2*us), t0.Add(9*us), "")
 		f.session("s3", " ::FFFF:198.51.100.7 ", t0.Add(3*us), t0.Add(4*us), "")
-		f.session("s4", "198.51.100.8", t0.Add(7*us), t0.Add(8*us), "")
+		f.session("s4", "198.51.100.8", t0.Add(7*us), t0.Add(9*us), "")
+		// Another spelling inside s4's span, and one with no times: s4's
+		// figures stand, and the session counts.
+		f.session("s7", " 198.51.100.8", t0.Add(8*us), t0.Add(8*us), "")
+		f.session("s8", "198.51.100.8 ", time.Time{}, time.Time{}, "")
+		// An address known only from the JSON.
+		f.session("s9", "", t0.Add(2*us), t0.Add(3*us), `{"dshield":{"ip":{"number":"198.51.100.9"}}}`)
 		// The same address from the enrichment JSON, with no source_ip or a
 		// blank one, counts toward the same record.
 		f.session("s5", "", t0.Add(6*us), t0.Add(10*us), `{"dshield":{"ip":{"number":"198.51.100.7"}}}`)
 		f.session("s6", " ", t0.Add(6*us), t0.Add(7*us), `{"session":{"::ffff:198.51.100.7":{}}}`)
 
 		recs := collect(t, newSource(t, f.db, 0))
-		if len(recs) != 2 {
-			t.Fatalf("emitted %q, want 198.51.100.7 and 198.51.100.8", raws(recs))
+		if len(recs) != 3 {
+			t.Fatalf("emitted %q, want 198.51.100.7, 198.51.100.8 and 198.51.100.9", raws(recs))
 		}
 		r := recs[0]
 		if r.Raw != "198.51.100.7" || r.Sessions != 5 || !r.FirstSeen.Equal(t0.Add(us)) || !r.LastSeen.Equal(t0.Add(10*us)) {
 			t.Errorf("first record = %q sessions=%d first=%s last=%s; want 198.51.100.7, 5, %s, %s",
 				r.Raw, r.Sessions, r.FirstSeen.Format(time.RFC3339Nano), r.LastSeen.Format(time.RFC3339Nano),
 				t0.Add(us).Format(time.RFC3339Nano), t0.Add(10*us).Format(time.RFC3339Nano))
+		}
+		if r := recs[1]; r.Raw != "198.51.100.8" || r.Sessions != 3 || !r.FirstSeen.Equal(t0.Add(7*us)) || !r.LastSeen.Equal(t0.Add(9*us)) {
+			t.Errorf("second record = %q sessions=%d first=%s last=%s; want 198.51.100.8, 3, %s, %s",
+				r.Raw, r.Sessions, r.FirstSeen.Format(time.RFC3339Nano), r.LastSeen.Format(time.RFC3339Nano),
+				t0.Add(7*us).Format(time.RFC3339Nano), t0.Add(9*us).Format(time.RFC3339Nano))
+		}
+		if r := recs[2]; r.Raw != "198.51.100.9" || r.Sessions != 1 || !r.FirstSeen.Equal(t0.Add(2*us)) || !r.LastSeen.Equal(t0.Add(3*us)) {
+			t.Errorf("third record = %q sessions=%d first=%s last=%s; want 198.51.100.9, 1, %s, %s",
+				r.Raw, r.Sessions, r.FirstSeen.Format(time.RFC3339Nano), r.LastSeen.Format(time.RFC3339Nano),
+				t0.Add(2*us).Format(time.RFC3339Nano), t0.Add(3*us).Format(time.RFC3339Nano))
 		}
 		if r.FirstSeen.Location() != time.UTC {
 			t.Errorf("FirstSeen in %s, want UTC", r.FirstSeen.Location())
