@@ -15,7 +15,7 @@ var (
 	ErrConcurrency = errors.New("concurrency must be at least 1")
 	// ErrWindow rejects a window size outside 1..MaxWindowSize or a
 	// max_wait that is not positive.
-	ErrWindow = errors.New("window.size must be between 1 and 10000 and window.max_wait positive")
+	ErrWindow = fmt.Errorf("window.size must be between 1 and %d and window.max_wait positive", MaxWindowSize)
 	// ErrKeyPrefix means the Redis key prefix is empty or has a space.
 	ErrKeyPrefix = errors.New("key_prefix must be non-empty and without spaces")
 	// ErrRedisURL means redis_url does not parse.
