@@ -245,6 +245,9 @@ func listDataset(dir string, nets, n int) (string, error) {
 	if _, err := os.Stat(list); err == nil {
 		return list, nil
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
 	rng := rand.New(rand.NewPCG(uint64(nets), uint64(n)))
 	countries := []struct{ iso, name, continent string }{
 		{"US", "United States", "NA"}, {"CN", "China", "AS"}, {"RU", "Russia", "EU"}, {"DE", "Germany", "EU"},

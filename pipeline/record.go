@@ -96,6 +96,14 @@ type Record struct {
 	// address's answers there, and the inventory sink inserts the row before
 	// reading what is stored (a row written since is still found, then).
 	NotInInventory bool
+	// SessionIPsFilled is set by a source that found, when it read the
+	// address, that every session from it names it in source_ip: none is
+	// known only from its JSON (stale_ips). Like NotInInventory it is a
+	// hint that saves work: the inventory sink looks for sessions whose
+	// source_ip to fill only for addresses without it. A session added
+	// after the read waits, as one added after the write does, for a later
+	// run that finds it.
+	SessionIPsFilled bool
 
 	// Validation is set by the validate stage.
 	Validation *Validation

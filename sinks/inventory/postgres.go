@@ -149,7 +149,7 @@ FROM unnest($1::text[], $2::text[], $3::text[]) AS u(stage, raw, reason)
 
 type pgBackend struct {
 	pool *pgxpool.Pool
-	fill []string // statements run with the batch's addresses after the upsert
+	fill []fill // statements run with the batch's addresses after the upsert
 }
 
 func (b *pgBackend) begin(ctx context.Context) (batchTx, error) {
@@ -222,7 +222,7 @@ func (b *pgBackend) reset() { b.pool.Reset() }
 
 type pgTx struct {
 	tx     pgx.Tx
-	fill   []string
+	fill   []fill
 	staged bool // the batch table holds rows of this transaction
 	locked bool // the transaction holds the writer lock
 }
@@ -385,15 +385,19 @@ func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows, known []*row,
 			return err
 		}
 	}
-	if len(t.fill) == 0 {
-		return nil
-	}
-	ips := addresses(rows)
-	if _, err := t.tx.Exec(ctx, snapshots.NestedLoopsOnly); err != nil {
-		return err
-	}
-	for _, q := range t.fill {
-		if _, err := t.tx.Exec(ctx, q, ips); err != nil {
+	planned := false
+	for _, f := range t.fill {
+		ips := f.addresses(rows)
+		if len(ips) == 0 {
+			continue
+		}
+		if !planned {
+			if _, err := t.tx.Exec(ctx, snapshots.NestedLoopsOnly); err != nil {
+				return err
+			}
+			planned = true
+		}
+		if _, err := t.tx.Exec(ctx, f.sql, ips); err != nil {
 			return err
 		}
 	}

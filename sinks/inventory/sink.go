@@ -335,6 +335,7 @@ type row struct {
 	enriched bool
 	ipType   string         // the classification's type; "" keeps the stored ip_types
 	fresh    bool           // every record's source found the address absent from ip_inventory
+	filled   bool           // every record's source found every session naming the address in source_ip
 	meta     pipeline.Meta  // the first record's provenance
 	doc      map[string]any // the records' documents merged, once a second record joins the first
 	docJSON  []byte         // the document encoded, once the row is staged
@@ -374,7 +375,7 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 		w := byIP[ip]
 		switch {
 		case w == nil:
-			w = &row{ip: ip, meta: meta, fresh: true}
+			w = &row{ip: ip, meta: meta, fresh: true, filled: true}
 			byIP[ip] = w
 			p.rows = append(p.rows, w)
 		case w.doc == nil:
@@ -387,6 +388,7 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 		}
 		w.records = append(w.records, r)
 		w.fresh = w.fresh && r.NotInInventory
+		w.filled = w.filled && r.SessionIPsFilled
 		if r.ASN != nil {
 			w.asn = r.ASN
 			w.asns = append(w.asns, r.ASN)
@@ -790,7 +792,7 @@ type batchTx interface {
 	upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error
 	// upsertIPs writes the staged rows of known, all of them unless the
 	// transaction is an inserter (old: what existing returned for them),
-	// and, when configured, fills the sessions of every row.
+	// and, when configured, fills the sessions of the rows (see fill).
 	upsertIPs(ctx context.Context, now time.Time, rows, known []*row, old map[string]stored) error
 	// countASNs recomputes unique_ip_count and total_session_count of asns
 	// from ip_inventory.
@@ -876,18 +878,38 @@ func asnRows(rows []*row, apply []asnDelta) (asns []asnRow, pending []asnDelta) 
 	return asns, pending
 }
 
-// fills returns the statements that fill the sessions of a batch's
-// addresses after its rows are written, each taking the addresses as its
-// one parameter. The snapshots go first: they fill source_ip too, so the
-// source_ip statement then only rewrites sessions that had their
-// snapshots already, instead of every session twice.
-func fills(d store.Dialect, cfg *Config) []string {
-	var out []string
+// fill is a statement that fills the sessions of a batch's addresses
+// after its rows are written, taking the addresses as its one parameter.
+type fill struct {
+	sql string
+	// nullSourceIP: the statement only touches sessions with a NULL
+	// source_ip, so the addresses whose source found none (row.filled)
+	// are left out, and a batch of those only skips it.
+	nullSourceIP bool
+}
+
+// addresses returns the addresses of rows the statement is to look for.
+func (f fill) addresses(rows []*row) []string {
+	ips := make([]string, 0, len(rows))
+	for _, w := range rows {
+		if !f.nullSourceIP || !w.filled {
+			ips = append(ips, w.ip)
+		}
+	}
+	return ips
+}
+
+// fills returns the fill statements cfg asks for. The snapshots go first:
+// they fill source_ip too, so the source_ip statement then only rewrites
+// sessions that had their snapshots already, instead of every session
+// twice.
+func fills(d store.Dialect, cfg *Config) []fill {
+	var out []fill
 	if cfg.FillSnapshots {
-		out = append(out, snapshots.FillSQL(d))
+		out = append(out, fill{sql: snapshots.FillSQL(d)})
 	}
 	if cfg.FillSessionIP {
-		out = append(out, map[store.Dialect]string{store.Postgres: pgFillSessions, store.SQLite: sqliteFillSessions}[d])
+		out = append(out, fill{sql: map[store.Dialect]string{store.Postgres: pgFillSessions, store.SQLite: sqliteFillSessions}[d], nullSourceIP: true})
 	}
 	return out
 }

@@ -490,12 +490,15 @@ func TestWriteIntegration_ConnectionErrors(t *testing.T) {
 
 func TestWriteIntegration_FillsSessionSourceIP(t *testing.T) {
 	tests := []struct {
-		name string
-		fill bool
-		want map[string]string // session_id -> source_ip ("" = NULL)
+		name   string
+		fill   bool
+		filled bool              // the record says its source found no session to fill
+		want   map[string]string // session_id -> source_ip ("" = NULL)
 	}{
-		{"fill on", true, map[string]string{"s1": "203.0.113.5", "s2": "", "s3": "198.51.100.9", "s4": "203.0.113.5"}},
-		{"fill off", false, map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
+		{"fill on", true, false, map[string]string{"s1": "203.0.113.5", "s2": "", "s3": "198.51.100.9", "s4": "203.0.113.5"}},
+		{"fill off", false, false, map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
+		// The hint is trusted: the sink does not look (this fixture lies to show it).
+		{"fill on, record marked SessionIPsFilled", true, true, map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
 	}
 	eachShape(t, func(t *testing.T, db *store.DB) {
 		for _, tt := range tests {
@@ -510,7 +513,9 @@ VALUES ('198.51.100.9', $1, $1, 1, '{}', $1, $1)`, store.FormatTime(t0))
   ('s3', '198.51.100.9', '{"session":{"203.0.113.5":{}}}'),
   ('s4', NULL, '{"dshield":{"ip":{"number":"::ffff:203.0.113.5"}}}')`)
 				s := newTestSink(t, db, t0, func(c *Config) { c.FillSessionIP = tt.fill })
-				write(t, s, withSessions(rec("203.0.113.5"), 2, first, last))
+				r := withSessions(rec("203.0.113.5"), 2, first, last)
+				r.SessionIPsFilled = tt.filled
+				write(t, s, r)
 				for id, want := range tt.want {
 					var got *string
 					if err := queryRow(t, db, `SELECT source_ip FROM session_summaries WHERE session_id = $1`, []any{id}, &got); err != nil {

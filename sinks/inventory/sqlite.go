@@ -56,7 +56,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
 
 type sqliteBackend struct {
 	db   *sql.DB
-	fill []string // statements run with the batch's addresses after the upsert
+	fill []fill // statements run with the batch's addresses after the upsert
 }
 
 func (b *sqliteBackend) begin(ctx context.Context) (batchTx, error) {
@@ -95,7 +95,7 @@ func (b *sqliteBackend) analyzeASNs(context.Context) error { return nil }
 
 type sqliteTx struct {
 	tx   *sql.Tx
-	fill []string
+	fill []fill
 }
 
 // stage encodes the rows' enrichment (SQLite runs in-process, so there is
@@ -161,15 +161,16 @@ func (t *sqliteTx) upsertIPs(ctx context.Context, now time.Time, rows, _ []*row,
 			return err
 		}
 	}
-	if len(t.fill) == 0 {
-		return nil
-	}
-	ips, err := ipsJSON(rows)
-	if err != nil {
-		return err
-	}
-	for _, q := range t.fill {
-		if _, err := t.tx.ExecContext(ctx, q, ips); err != nil {
+	for _, f := range t.fill {
+		ips := f.addresses(rows)
+		if len(ips) == 0 {
+			continue
+		}
+		list, err := json.Marshal(ips)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, f.sql, string(list)); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,10 @@
 //     therefore discovered on upstream databases too.
 //   - Statistics are computed in SQL over all sessions of the address (all
 //     spellings that SessionIP folds together), exact to the microsecond.
+//   - Each record says whether ip_inventory lacked the address
+//     (pipeline.Record.NotInInventory) and whether every session names it
+//     in source_ip (pipeline.Record.SessionIPsFilled), so the stages and
+//     the sink skip work that would find nothing.
 //   - Addresses are not validated here: garbage is emitted as found so that
 //     the validate stage can reject it with a reason.
 //   - Memory is bounded: rows are read from the database cursor a page

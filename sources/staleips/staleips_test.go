@@ -139,6 +139,35 @@ func TestOrderAndLimitIntegration(t *testing.T) {
 	})
 }
 
+// TestSessionIPsFilledIntegration: a record is marked SessionIPsFilled
+// exactly when no session of its address has a NULL source_ip, whatever
+// the spellings of the others; the sink looks for sessions to fill only
+// for the unmarked ones.
+func TestSessionIPsFilledIntegration(t *testing.T) {
+	testdb.Dialects(t, func(t *testing.T, url string) {
+		f := fixture{t, testdb.Migrated(t, url)}
+		at := now.Add(-time.Hour)
+		f.session("a1", "198.51.100.1", at, at, "")
+		f.session("a2", " 198.51.100.1", at, at, "")
+		f.session("b1", "198.51.100.2", at, at, "")
+		f.session("b2", "", at, at, `{"dshield":{"ip":{"number":"198.51.100.2"}}}`)
+		f.session("c1", "", at, at, `{"session":{"198.51.100.3":{}}}`)
+		// A blank spelling is not NULL: filling leaves it alone.
+		f.session("d1", " ", at, at, `{"session":{"198.51.100.4":{}}}`)
+		f.session("e1", "::ffff:198.51.100.5", at, at, "")
+		want := map[string]bool{"198.51.100.1": true, "198.51.100.2": false, "198.51.100.3": false, "198.51.100.4": true, "198.51.100.5": true}
+		recs := collect(t, newSource(t, f.db, 0))
+		if len(recs) != len(want) {
+			t.Fatalf("emitted %q, want the %d addresses of %v", raws(recs), len(want), want)
+		}
+		for _, r := range recs {
+			if w, ok := want[r.Raw]; !ok || r.SessionIPsFilled != w {
+				t.Errorf("%q: SessionIPsFilled = %v, want %v", r.Raw, r.SessionIPsFilled, w)
+			}
+		}
+	})
+}
+
 func TestSessionStatsIntegration(t *testing.T) {
 	testdb.Dialects(t, func(t *testing.T, url string) {
 		f := fixture{t, testdb.Migrated(t, url)}
