@@ -100,9 +100,10 @@ type Record struct {
 	// address, that every session from it names it in source_ip: none is
 	// known only from its JSON (stale_ips). Like NotInInventory it is a
 	// hint that saves work: the inventory sink looks for sessions whose
-	// source_ip to fill only for addresses without it. A session added
-	// after the read waits, as one added after the write does, for a later
-	// run that finds it.
+	// source_ip to fill only for addresses without it, and trusts it only
+	// when Raw is the canonical address. A session added after the read
+	// waits, as one added after the write does, for a later run that finds
+	// it.
 	SessionIPsFilled bool
 
 	// Validation is set by the validate stage.

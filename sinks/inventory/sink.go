@@ -388,7 +388,11 @@ func (s *Sink) plan(b pipeline.Batch) *plan {
 		}
 		w.records = append(w.records, r)
 		w.fresh = w.fresh && r.NotInInventory
-		w.filled = w.filled && r.SessionIPsFilled
+		// The source grouped sessions by its own spelling of the address;
+		// only when that is the canonical one are its sessions exactly those
+		// the fill statement matches (a repeat in another spelling may have
+		// been dropped by dedupe, hint and all).
+		w.filled = w.filled && r.SessionIPsFilled && r.Raw == ip
 		if r.ASN != nil {
 			w.asn = r.ASN
 			w.asns = append(w.asns, r.ASN)

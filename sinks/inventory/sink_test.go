@@ -493,12 +493,16 @@ func TestWriteIntegration_FillsSessionSourceIP(t *testing.T) {
 		name   string
 		fill   bool
 		filled bool              // the record says its source found no session to fill
+		raw    string            // the source's spelling of the address; "" is the canonical one
 		want   map[string]string // session_id -> source_ip ("" = NULL)
 	}{
-		{"fill on", true, false, map[string]string{"s1": "203.0.113.5", "s2": "", "s3": "198.51.100.9", "s4": "203.0.113.5"}},
-		{"fill off", false, false, map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
+		{"fill on", true, false, "", map[string]string{"s1": "203.0.113.5", "s2": "", "s3": "198.51.100.9", "s4": "203.0.113.5"}},
+		{"fill off", false, false, "", map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
 		// The hint is trusted: the sink does not look (this fixture lies to show it).
-		{"fill on, record marked SessionIPsFilled", true, true, map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
+		{"fill on, record marked SessionIPsFilled", true, true, "", map[string]string{"s1": "", "s2": "", "s3": "198.51.100.9", "s4": ""}},
+		// ... unless the source spelled the address otherwise: its hint then
+		// speaks of other sessions.
+		{"fill on, marked record of another spelling", true, true, "::ffff:203.0.113.5", map[string]string{"s1": "203.0.113.5", "s2": "", "s3": "198.51.100.9", "s4": "203.0.113.5"}},
 	}
 	eachShape(t, func(t *testing.T, db *store.DB) {
 		for _, tt := range tests {
@@ -515,6 +519,9 @@ VALUES ('198.51.100.9', $1, $1, 1, '{}', $1, $1)`, store.FormatTime(t0))
 				s := newTestSink(t, db, t0, func(c *Config) { c.FillSessionIP = tt.fill })
 				r := withSessions(rec("203.0.113.5"), 2, first, last)
 				r.SessionIPsFilled = tt.filled
+				if tt.raw != "" {
+					r.Raw = tt.raw
+				}
 				write(t, s, r)
 				for id, want := range tt.want {
 					var got *string
