@@ -40,7 +40,8 @@
 //     Holding the writer lock, a batch waits at most 5 s for a row (another
 //     process's copy ahead may wait for it), and a batch that gave up, or
 //     was chosen as a deadlock's victim, is written again, like one whose
-//     connection failed.
+//     connection failed, once the later batches copied ahead are rolled
+//     back (their Write does all their work then).
 //   - Writers do not race: on PostgreSQL a transaction-level advisory lock
 //     serialises inventory transactions across processes, and SQLite
 //     transactions take the write lock when they begin.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
 	"github.com/cowrie-enrich/cowrie-enrich/pipeline"
+	"github.com/cowrie-enrich/cowrie-enrich/store"
 )
 
 // prepareBatches returns batches with new addresses, addresses moving
@@ -285,6 +286,70 @@ WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'trans
 	checkCounters(t, dbA)
 }
 
+// storeASNs stores the ASN rows first to last, as an earlier run would
+// have, so that batches pointing at them may be copied ahead.
+func storeASNs(t *testing.T, db *store.DB, first, last int64) {
+	t.Helper()
+	execSQL(t, db, `INSERT INTO asn_inventory (asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen, created_at, updated_at)
+SELECT a, 'AS Org', 'NL', 'ripencc', $1, $1, $1, $1 FROM generate_series($2::bigint, $3::bigint) AS a`, t0, first, last)
+}
+
+// checkedTables checks the ASN counters against ip_inventory and returns
+// every column of tables (the clock is fixed, so all must match).
+func checkedTables(t *testing.T, db *store.DB, tables []string) map[string][]map[string]any {
+	t.Helper()
+	checkCounters(t, db)
+	out := map[string][]map[string]any{}
+	for _, tbl := range tables {
+		out[tbl] = dump(t, db, tbl)
+	}
+	return out
+}
+
+// TestLaterCopyOfAnEarlierAddressIntegration: the runtime calls Prepare
+// on goroutines of their own, so the Prepare of a later batch can copy an
+// address ahead before the earlier batch that also holds it registers.
+// The earlier batch's Write then waits for a row of a transaction that
+// commits only after it: it must give up on the row, roll the later copy
+// back and write again, and the later batch must then write all itself.
+func TestLaterCopyOfAnEarlierAddressIntegration(t *testing.T) {
+	defer func(d time.Duration) { rowLockTimeout = d }(rowLockTimeout)
+	rowLockTimeout = 300 * time.Millisecond
+	batch := func(ips ...string) pipeline.Batch {
+		var b pipeline.Batch
+		for _, ip := range ips {
+			r := withASN(withSessions(rec(ip), 2, t0.Add(-time.Hour), t0), 64950, "AS Org", "NL", "ripencc")
+			r.NotInInventory = true
+			b = append(b, r)
+		}
+		return b
+	}
+	tables := []string{"ip_inventory", "asn_inventory"}
+	read := func(t *testing.T, prepare bool) map[string][]map[string]any {
+		db := testdb.Migrated(t, testdb.PostgresURL(t))
+		storeASNs(t, db, 64950, 64950)
+		s := newTestSink(t, db, t0, nil)
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		earlier, later := batch("10.70.0.1", "10.70.0.2"), batch("10.70.0.2", "10.70.0.3")
+		if prepare {
+			s.Prepare(ctx, later)
+			if st := s.ahead[later[0]]; st == nil || !st.inserted {
+				t.Fatalf("the later batch was not copied ahead: %+v", st)
+			}
+			s.Prepare(ctx, earlier)
+		}
+		for i, b := range []pipeline.Batch{earlier, later} {
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatalf("Write batch %d: %v", i, err)
+			}
+		}
+		return checkedTables(t, db, tables)
+	}
+	sameTables(t, tables, read(t, false), read(t, true), "with the later batch copied ahead")
+}
+
 // TestConcurrentPreparesIntegration writes batches of new addresses as
 // the runtime does: the Prepares of two batches at once, beside Write of
 // the batch before. Every third batch shares no address with another and
@@ -312,8 +377,7 @@ func TestConcurrentPreparesIntegration(t *testing.T) {
 	read := func(t *testing.T, prepare bool) map[string][]map[string]any {
 		db := testdb.Migrated(t, testdb.PostgresURL(t))
 		// Every ASN row is stored, so only the addresses decide.
-		execSQL(t, db, `INSERT INTO asn_inventory (asn_number, organization_name, organization_country, rir_registry, first_seen, last_seen, created_at, updated_at)
-SELECT a, 'AS Org', 'NL', 'ripencc', $1, $1, $1, $1 FROM generate_series(64900, 64902) AS a`, t0)
+		storeASNs(t, db, 64900, 64902)
 		s := newTestSink(t, db, t0, nil)
 		defer s.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -362,12 +426,7 @@ SELECT a, 'AS Org', 'NL', 'ripencc', $1, $1, $1, $1 FROM generate_series(64900, 
 				}
 			}
 		}
-		checkCounters(t, db)
-		out := map[string][]map[string]any{}
-		for _, tbl := range tables {
-			out[tbl] = dump(t, db, tbl)
-		}
-		return out
+		return checkedTables(t, db, tables)
 	}
 	sameTables(t, tables, read(t, false), read(t, true), "with concurrent Prepares and the mark")
 }

@@ -475,8 +475,9 @@ func (w *row) deadLetters(err error) []deadLetter {
 // commitRetrying commits p, trying again up to writeAttempts times in all
 // when the connection failed (a restarted server, a killed backend, a
 // dropped network): the transaction was rolled back, and writing a plan
-// again gives the same rows. Data errors and a cancelled ctx are returned
-// at once.
+// again gives the same rows. The batches copied ahead are rolled back
+// first (dropCopies). Data errors and a cancelled ctx are returned at
+// once.
 func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool, ahead *staged) ([]refusal, error) {
 	for attempt := 1; ; attempt++ {
 		refused, err := s.commit(ctx, p, oneByOne, ahead)
@@ -484,6 +485,7 @@ func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool, ahead
 		if err == nil || attempt == writeAttempts || ctx.Err() != nil || !s.db.connError(err) {
 			return refused, err
 		}
+		s.dropCopies(ctx)
 		s.db.reset()
 		s.warnRetry.Do(func() {
 			s.logger.Warn("database connection lost while writing a batch, retrying", "attempts", writeAttempts, "err", err)
@@ -495,6 +497,28 @@ func (s *Sink) commitRetrying(ctx context.Context, p *plan, oneByOne bool, ahead
 			return nil, errors.Join(err, ctx.Err())
 		case <-t.C:
 		}
+	}
+}
+
+// dropCopies rolls back the later batches Prepare copied into
+// ip_inventory and forgets them, so that their Write does all the work
+// itself. A batch that gave up waiting for a row may have waited for one
+// of them: the runtime calls Prepare on goroutines of their own, so a
+// later batch can copy an address before the earlier batch that also
+// holds it has registered as in flight (copyable cannot see it), and that
+// copy commits only after the earlier batch is written.
+func (s *Sink) dropCopies(ctx context.Context) {
+	var drop []*staged
+	s.mu.Lock()
+	for first, a := range s.ahead {
+		if a.inserted {
+			drop = append(drop, a)
+			delete(s.ahead, first)
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range drop {
+		_ = a.tx.rollback(context.WithoutCancel(ctx))
 	}
 }
 
