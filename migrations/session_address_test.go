@@ -33,23 +33,14 @@ func TestSessionAddressFunctionMatchesExpressionIntegration(t *testing.T) {
 	}
 	q := `SELECT session_id, COALESCE(cowrie_enrich_session_ip(s.source_ip, s.enrichment::json), ''), COALESCE(` + store.SessionIP(store.Postgres, "s") + `, '')
 FROM session_summaries s ORDER BY session_id`
-	i := 0
-	err := db.Query(ctx, q, nil, func(scan func(...any) error) error {
-		var id, fn, inline string
-		if err := scan(&id, &fn, &inline); err != nil {
-			return err
-		}
-		if fn != inline || fn != rows[i].want {
+	got := testdb.Strings(t, db, q, 3)
+	if len(got) != len(rows) {
+		t.Fatalf("read %d rows, want %d", len(got), len(rows))
+	}
+	for i, g := range got {
+		if id, fn, inline := g[0], g[1], g[2]; fn != inline || fn != rows[i].want {
 			t.Errorf("row %s: function %q, inline expression %q, want %q", id, fn, inline, rows[i].want)
 		}
-		i++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if i != len(rows) {
-		t.Fatalf("read %d rows, want %d", i, len(rows))
 	}
 }
 

@@ -31,23 +31,14 @@ func TestSpellingIPMatchesSessionIPIntegration(t *testing.T) {
 		}
 		q := `SELECT ` + store.SpellingIP(db.Dialect, "s.source_ip") + `, ` + store.SessionIP(db.Dialect, "s") + `
 FROM session_summaries s ORDER BY session_id`
-		i := 0
-		err := db.Query(ctx, q, nil, func(scan func(...any) error) error {
-			var spelling, session string
-			if err := scan(&spelling, &session); err != nil {
-				return err
-			}
-			if spelling != session || spelling != rows[i].want {
+		got := testdb.Strings(t, db, q, 2)
+		if len(got) != len(rows) {
+			t.Fatalf("read %d rows, want %d", len(got), len(rows))
+		}
+		for i, g := range got {
+			if spelling, session := g[0], g[1]; spelling != session || spelling != rows[i].want {
 				t.Errorf("source_ip %q: SpellingIP %q, SessionIP %q, want %q", rows[i].source, spelling, session, rows[i].want)
 			}
-			i++
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i != len(rows) {
-			t.Fatalf("read %d rows, want %d", i, len(rows))
 		}
 	})
 }

@@ -134,3 +134,26 @@ WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&n)
 	}
 	return n
 }
+
+// Strings runs q on db and returns its rows, each of its columns
+// (columns of them) scanned as a string; an error fails the test.
+func Strings(t testing.TB, db *store.DB, q string, columns int) [][]string {
+	t.Helper()
+	var out [][]string
+	err := db.Query(context.Background(), q, nil, func(scan func(...any) error) error {
+		row := make([]string, columns)
+		dest := make([]any, columns)
+		for i := range row {
+			dest[i] = &row[i]
+		}
+		if err := scan(dest...); err != nil {
+			return err
+		}
+		out = append(out, row)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("query %.60q: %v", q, err)
+	}
+	return out
+}
