@@ -166,28 +166,27 @@ func (t *sqliteTx) upsertIPs(ctx context.Context, now time.Time, rows, _ []*row,
 		if len(ips) == 0 {
 			continue
 		}
-		list, err := json.Marshal(ips)
+		list, err := ipsJSON(ips)
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, f.sql, string(list)); err != nil {
+		if _, err := t.tx.ExecContext(ctx, f.sql, list); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ipsJSON is the rows' addresses as a JSON array, the form json_each
-// reads.
-func ipsJSON(rows []*row) (string, error) {
-	b, err := json.Marshal(addresses(rows))
+// ipsJSON is addresses as a JSON array, the form json_each reads.
+func ipsJSON(ips []string) (string, error) {
+	b, err := json.Marshal(ips)
 	return string(b), err
 }
 
 // existing reads the stored enrichment and ASN of the batch's addresses in
 // one query.
 func (t *sqliteTx) existing(ctx context.Context, rows []*row) (map[string]stored, error) {
-	ips, err := ipsJSON(rows)
+	ips, err := ipsJSON(addresses(rows))
 	if err != nil {
 		return nil, err
 	}

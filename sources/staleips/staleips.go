@@ -84,8 +84,8 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 // session address (address, first_seen, last_seen, session_count, whether
 // ip_inventory lacks the address, whether some session has it only in its
 // JSON, and the number of candidates before the limit), stale addresses
-// only, most recently active first. Placeholders:
-// the cut-off, then the limit.
+// only, most recently active first. Placeholders: the cut-off, then the
+// limit.
 //
 // store.SessionIP is costly per row (string functions, and JSON parsing
 // where source_ip is NULL), so it is never evaluated on every session, and
