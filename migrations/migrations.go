@@ -82,6 +82,7 @@ var steps = []step{
 	{version: 7, name: "backfill checkpoints", file: "0007_backfill_checkpoints.sql"},
 	{version: 8, name: "session address evaluated once", file: "0008_session_address_once.sql", generated: sessionAddressOnce},
 	{version: 9, name: "session activity index", file: "0009_session_activity.sql"},
+	{version: 10, name: "pending ASN counter changes", file: "0010_asn_pending.sql"},
 }
 
 // Latest is the newest schema version this binary knows.

@@ -19,9 +19,17 @@
 //     the same rows apart from updated_at and _meta.
 //   - An asn_inventory row exists before an ip_inventory row points at it;
 //     ASN rows are written in ascending order, and their organisation data
-//     is first-writer-wins. unique_ip_count and total_session_count of
-//     every ASN a batch touches (including one an address moved away from)
-//     are recomputed from ip_inventory in the same transaction.
+//     is first-writer-wins. The counters (unique_ip_count,
+//     total_session_count) of every ASN a batch touches, including one an
+//     address moved away from, change in the batch's transaction: the
+//     first time a run touches the ASN they are recounted from
+//     ip_inventory, later they move by the batch's changes. SQLite applies
+//     those changes to the row; PostgreSQL appends them to
+//     cowrie_enrich_asn_pending, and the sink's first batch, every 20th
+//     after it and Close add them to the counters (a fold). So counters
+//     plus pending changes are exact at every commit, the counters
+//     themselves lag a run by at most 20 batches, and they are exact when
+//     it ends; a killed run's changes are folded by the next run.
 //   - On PostgreSQL a batch reaches the server by binary COPY into a
 //     temporary table of the session (pg_temp.cowrie_enrich_ip_batch,
 //     emptied at every commit) and is then upserted with one INSERT …

@@ -210,10 +210,17 @@ type asnRowState struct {
 	UniqueIPs, Sessions    int64
 }
 
+// countersWithPending are an ASN's counters (of asn_inventory a) with its
+// pending changes added: what they are once folded, and what the sink
+// keeps exact at every commit.
+const countersWithPending = `a.unique_ip_count + COALESCE((SELECT sum(p.ips) FROM cowrie_enrich_asn_pending p WHERE p.asn_number = a.asn_number), 0),
+    a.total_session_count + COALESCE((SELECT sum(p.sessions) FROM cowrie_enrich_asn_pending p WHERE p.asn_number = a.asn_number), 0)`
+
+// readASN reads an ASN row, its counters with their pending changes.
 func readASN(t testing.TB, db *store.DB, asn int64) asnRowState {
 	t.Helper()
-	q := fmt.Sprintf(`SELECT organization_name, organization_country, rir_registry, %s, %s, unique_ip_count, total_session_count
-FROM asn_inventory WHERE asn_number = $1`, tsCol(db, "first_seen"), tsCol(db, "last_seen"))
+	q := fmt.Sprintf(`SELECT organization_name, organization_country, rir_registry, %s, %s, %s
+FROM asn_inventory AS a WHERE asn_number = $1`, tsCol(db, "first_seen"), tsCol(db, "last_seen"), countersWithPending)
 	var a asnRowState
 	if err := queryRow(t, db, q, []any{asn}, &a.Org, &a.Country, &a.Registry, &a.FirstSeen, &a.LastSeen, &a.UniqueIPs, &a.Sessions); err != nil {
 		t.Fatalf("read ASN %d: %v", asn, err)

@@ -54,12 +54,55 @@ var pgLock = `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(writerLockKey, 
 // lock (see pgLock); a variable so that tests can shorten it.
 var rowLockTimeout = 5 * time.Second
 
-var pgASNUpsert = `INSERT INTO asn_inventory AS a ` + asnColumns + `
-SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, u.ips, u.sessions, '{}', $5, $5
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::bigint[])
-    WITH ORDINALITY AS u(asn, org, country, registry, ips, sessions, n)
-ORDER BY u.n
-` + asnConflict
+// pgASNUpsert ensures a batch's ASN rows in one statement: it inserts the
+// missing ones (counters 0, recounted or moved by pending changes like any
+// other), fills organisation data only where a stored row lacks it (first
+// writer wins, as asnConflict), and records each ASN's counter change in
+// cowrie_enrich_asn_pending. A stored row is not written at all when its
+// organisation data is complete: rewriting every ASN a batch touches
+// (nearly all of them, a few thousand rows) cost more than a tenth of a
+// refresh, as each rewrite of a row the batches' foreign-key checks lock
+// makes PostgreSQL track the lockers and the new version together. The
+// fill cannot see the rows the insert adds (one snapshot), which have
+// their data already.
+var pgASNUpsert = `WITH u AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::bigint[])
+        WITH ORDINALITY AS u(asn, org, country, registry, ips, sessions, n)
+), inserted AS (
+    INSERT INTO asn_inventory AS a ` + asnColumns + `
+    SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, 0, 0, '{}', $5, $5
+    FROM u ORDER BY u.n
+    ON CONFLICT (asn_number) DO NOTHING
+), filled AS (
+    UPDATE asn_inventory AS a SET
+        organization_name = COALESCE(NULLIF(a.organization_name, ''), NULLIF(u.org, '')),
+        organization_country = COALESCE(NULLIF(a.organization_country, ''), NULLIF(u.country, '')),
+        rir_registry = COALESCE(NULLIF(a.rir_registry, ''), NULLIF(u.registry, ''))
+    FROM u
+    WHERE a.asn_number = u.asn
+      AND ((COALESCE(a.organization_name, '') = '' AND u.org <> '')
+        OR (COALESCE(a.organization_country, '') = '' AND u.country <> '')
+        OR (COALESCE(a.rir_registry, '') = '' AND u.registry <> ''))
+)
+INSERT INTO cowrie_enrich_asn_pending (asn_number, ips, sessions, seen_at)
+SELECT u.asn, u.ips, u.sessions, $5 FROM u`
+
+// pgPending records counter changes of ASNs the batch's rows leave.
+const pgPending = `INSERT INTO cowrie_enrich_asn_pending (asn_number, ips, sessions, seen_at)
+SELECT d.asn, d.ips, d.sessions, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(asn, ips, sessions)`
+
+// pgFoldASNs adds every pending change to its ASN's counters and empties
+// cowrie_enrich_asn_pending; an ASN's last_seen becomes the time of its
+// latest change.
+const pgFoldASNs = `WITH d AS (
+    DELETE FROM cowrie_enrich_asn_pending RETURNING asn_number, ips, sessions, seen_at
+), s AS (
+    SELECT asn_number, sum(ips) AS ips, sum(sessions) AS sessions, max(seen_at) AS seen_at FROM d GROUP BY asn_number
+)
+UPDATE asn_inventory AS a
+SET unique_ip_count = a.unique_ip_count + s.ips, total_session_count = a.total_session_count + s.sessions,
+    last_seen = GREATEST(a.last_seen, s.seen_at), updated_at = GREATEST(a.updated_at, s.seen_at)
+FROM s WHERE a.asn_number = s.asn_number`
 
 // pgExisting reads what the counters need of the stored rows, one index
 // probe per address: with ip_address = ANY($1) the planner scans the whole
@@ -116,23 +159,21 @@ FROM unnest($1::text[]) AS b(ip)
 WHERE s.source_ip IS NULL AND cowrie_enrich_session_ip(s.source_ip, s.enrichment::json) = b.ip`
 
 // pgCountASNs recomputes the counters of the given ASNs (the first time a
-// run touches each), writing only those that changed; it counts through
-// idx_ip_current_asn (planned per batch, see pgExisting).
-const pgCountASNs = `UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions
+// run touches each) and refreshes their last_seen ($2); it counts through
+// idx_ip_current_asn (planned per batch, see pgExisting). The count takes
+// in every committed row, so the pending changes of those ASNs (another
+// process's, or a stopped run's) are dropped with it.
+const pgCountASNs = `WITH dropped AS (
+    DELETE FROM cowrie_enrich_asn_pending WHERE asn_number = ANY($1::bigint[])
+)
+UPDATE asn_inventory AS a SET unique_ip_count = c.ips, total_session_count = c.sessions,
+    last_seen = GREATEST(a.last_seen, $2), updated_at = $2
 FROM unnest($1::bigint[]) AS x(asn)
 CROSS JOIN LATERAL (
     SELECT count(*) AS ips, COALESCE(sum(i.session_count), 0) AS sessions
     FROM ip_inventory i WHERE i.current_asn = x.asn
 ) AS c
-WHERE a.asn_number = x.asn
-  AND (a.unique_ip_count, a.total_session_count) IS DISTINCT FROM (c.ips, c.sessions)`
-
-// pgApplyDeltas moves the counters of ASNs already recounted in this run
-// by the batch's changes; the writer lock makes the read-modify-write safe.
-const pgApplyDeltas = `UPDATE asn_inventory AS a
-SET unique_ip_count = a.unique_ip_count + d.ips, total_session_count = a.total_session_count + d.sessions
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(asn, ips, sessions)
-WHERE a.asn_number = d.asn`
+WHERE a.asn_number = x.asn`
 
 // writerLockKey is the transaction-level advisory lock that serialises
 // inventory writers ("invent" folded into an int64). Two workers writing
@@ -404,15 +445,15 @@ func (t *pgTx) upsertIPs(ctx context.Context, now time.Time, rows, known []*row,
 	return nil
 }
 
-func (t *pgTx) countASNs(ctx context.Context, asns []int64) error {
+func (t *pgTx) countASNs(ctx context.Context, now time.Time, asns []int64) error {
 	if len(asns) == 0 {
 		return nil
 	}
-	_, err := t.tx.Exec(ctx, pgCountASNs, pgx.QueryExecModeExec, asns)
+	_, err := t.tx.Exec(ctx, pgCountASNs, pgx.QueryExecModeExec, asns, now)
 	return err
 }
 
-func (t *pgTx) applyDeltas(ctx context.Context, deltas []asnDelta) error {
+func (t *pgTx) applyDeltas(ctx context.Context, now time.Time, deltas []asnDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -422,7 +463,12 @@ func (t *pgTx) applyDeltas(ctx context.Context, deltas []asnDelta) error {
 	for i, d := range deltas {
 		asns[i], ips[i], sessions[i] = d.asn, d.ips, d.sessions
 	}
-	_, err := t.tx.Exec(ctx, pgApplyDeltas, asns, ips, sessions)
+	_, err := t.tx.Exec(ctx, pgPending, asns, ips, sessions, now)
+	return err
+}
+
+func (t *pgTx) foldASNs(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, pgFoldASNs)
 	return err
 }
 

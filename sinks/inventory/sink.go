@@ -37,6 +37,16 @@ const (
 // scan of the table costs about what a probe of its index does.
 const firstAnalyze = 128
 
+// foldEvery is how many batches may record ASN counter changes as pending
+// (PostgreSQL, see pgASNUpsert) before one folds them into asn_inventory:
+// its counters lag a running refresh by at most that many batches, and
+// are exact once the run ends.
+const foldEvery = 20
+
+// closeFoldTimeout bounds the fold of Close, which may run after the
+// run's context has ended.
+const closeFoldTimeout = 30 * time.Second
+
 // maxRawBytes bounds the raw address kept in a dead letter: garbage input
 // can be arbitrarily long, and the dead letter only has to identify it.
 const maxRawBytes = 1000
@@ -69,6 +79,9 @@ type Sink struct {
 	// it keeps them within a factor of two of a table the run grows from
 	// nothing, at a handful of ANALYZEs per run.
 	nextAnalyze int
+	// unfolded counts the batches committed since pending ASN counter
+	// changes were last folded (see foldEvery); -1 before the first.
+	unfolded int
 
 	warnRetry sync.Once
 
@@ -99,7 +112,7 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 		return nil, errors.New("inventory sink needs a database")
 	}
 	env = env.WithDefaults()
-	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}, nextAnalyze: firstAnalyze}
+	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}, nextAnalyze: firstAnalyze, unfolded: -1}
 	switch env.Store.Dialect {
 	case store.Postgres:
 		s.db = &pgBackend{pool: env.Store.Pool, fill: fills(store.Postgres, cfg)}
@@ -127,14 +140,29 @@ func (s *Sink) Window() pipeline.Window {
 }
 
 // Close rolls back the batches Prepare staged that were never written
-// (the run failed or stopped); the store itself belongs to the run.
+// (the run failed or stopped), and folds the counter changes of the
+// batches written since the last fold; the store itself belongs to the
+// run. A fold that fails loses nothing: the changes stay pending until
+// the next run's first batch folds them.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	ahead := s.ahead
 	s.ahead, s.inflight = nil, nil
+	unfolded := s.unfolded > 0
 	s.mu.Unlock()
 	for _, a := range ahead {
 		_ = a.tx.rollback(context.Background())
+	}
+	if unfolded {
+		ctx, cancel := context.WithTimeout(context.Background(), closeFoldTimeout)
+		defer cancel()
+		if err := s.fold(ctx); err != nil {
+			s.logger.Warn("could not add this run's last ASN counter changes to asn_inventory; the next run adds them", "err", err)
+			return nil
+		}
+		s.mu.Lock()
+		s.unfolded = 0
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -562,19 +590,29 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool, ahead *staged
 		dead = append(dead, rf.row.deadLetters(rf.err)...)
 	}
 	recount, apply := done.counts()
-	if err := tx.countASNs(ctx, recount); err != nil {
+	if err := tx.countASNs(ctx, p.now, recount); err != nil {
 		return nil, fmt.Errorf("count ASN rows: %w", err)
 	}
-	if err := tx.applyDeltas(ctx, apply); err != nil {
+	if err := tx.applyDeltas(ctx, p.now, apply); err != nil {
 		return nil, fmt.Errorf("count ASN rows: %w", err)
 	}
 	if err := tx.deadLetters(ctx, p.now, s.name, s.runID, dedupeDead(dead)); err != nil {
 		return nil, fmt.Errorf("write dead letters: %w", err)
 	}
+	fold := s.foldDue()
+	if fold {
+		if err := tx.foldASNs(ctx); err != nil {
+			return nil, fmt.Errorf("fold ASN counter changes: %w", err)
+		}
+	}
 	if err := tx.commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.mu.Lock()
+	s.unfolded++
+	if fold {
+		s.unfolded = 0
+	}
 	for _, a := range recount {
 		s.exact[a] = true
 	}
@@ -590,6 +628,29 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool, ahead *staged
 		}
 	}
 	return done.refused, nil
+}
+
+// foldDue reports whether the batch being written folds the pending ASN
+// counter changes: the sink's first (which also folds those a stopped run
+// left) and then every foldEvery-th.
+func (s *Sink) foldDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unfolded < 0 || s.unfolded >= foldEvery-1
+}
+
+// fold adds the pending ASN counter changes to the counters in a
+// transaction of its own.
+func (s *Sink) fold(ctx context.Context) error {
+	tx, err := s.db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	if err := tx.foldASNs(ctx); err != nil {
+		return err
+	}
+	return tx.commit(ctx)
 }
 
 // begin returns the transaction of a batch holding the writer lock: the
@@ -815,19 +876,23 @@ type batchTx interface {
 	stage(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error)
 	// existing returns what is stored for the rows' addresses, by address.
 	existing(ctx context.Context, rows []*row) (map[string]stored, error)
-	// upsertASNs writes the ASN rows, adding each one's delta to its
-	// counters.
+	// upsertASNs ensures the ASN rows and adds each one's delta to its
+	// counters, or records it as pending (see foldASNs).
 	upsertASNs(ctx context.Context, now time.Time, asns []asnRow) error
 	// upsertIPs writes the staged rows of known, all of them unless the
 	// transaction is an inserter (old: what existing returned for them),
 	// and, when configured, fills the sessions of the rows (see fill).
 	upsertIPs(ctx context.Context, now time.Time, rows, known []*row, old map[string]stored) error
 	// countASNs recomputes unique_ip_count and total_session_count of asns
-	// from ip_inventory.
-	countASNs(ctx context.Context, asns []int64) error
+	// from ip_inventory, dropping their pending changes, and refreshes
+	// their last_seen.
+	countASNs(ctx context.Context, now time.Time, asns []int64) error
 	// applyDeltas adds the deltas to unique_ip_count and
-	// total_session_count.
-	applyDeltas(ctx context.Context, deltas []asnDelta) error
+	// total_session_count, or records them as pending (see foldASNs).
+	applyDeltas(ctx context.Context, now time.Time, deltas []asnDelta) error
+	// foldASNs adds the pending counter changes, every process's, to the
+	// counters (PostgreSQL; SQLite has none pending).
+	foldASNs(ctx context.Context) error
 	deadLetters(ctx context.Context, now time.Time, pipelineName, runID string, dead []deadLetter) error
 	exec(ctx context.Context, sql string) error
 	commit(ctx context.Context) error

@@ -9,10 +9,11 @@ import (
 // semantics cannot drift apart; only how values reach the statement
 // differs (arrays on PostgreSQL, one execution per row on SQLite).
 
-// asnConflict refreshes last_seen of an existing ASN row and fills its
-// organisation data only where it is still empty: the first writer wins,
-// as upstream's _ensure_asn_inventory. The inserted counters are a change
-// to add to the stored ones, so the row is written once per batch.
+// asnConflict, SQLite's ASN upsert, refreshes last_seen of an existing ASN
+// row and fills its organisation data only where it is still empty: the
+// first writer wins, as upstream's _ensure_asn_inventory. The inserted
+// counters are a change to add to the stored ones, so the row is written
+// once per batch. (PostgreSQL records the changes instead: pgASNUpsert.)
 const asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
     last_seen = excluded.last_seen,
     updated_at = excluded.updated_at,
