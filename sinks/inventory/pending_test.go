@@ -90,3 +90,20 @@ func TestRecountDropsPendingIntegration(t *testing.T) {
 		t.Errorf("AS64530 with its pending changes: %d IPs, %d sessions, want 2, 9", a.UniqueIPs, a.Sessions)
 	}
 }
+
+// TestLaterBatchFillsOrganisationIntegration shows a run's later batch
+// still fills an organisation field its first batch left empty, once a
+// record offers it, while fields already set keep their first value.
+func TestLaterBatchFillsOrganisationIntegration(t *testing.T) {
+	testdb.Dialects(t, func(t *testing.T, url string) {
+		db := testdb.Migrated(t, url)
+		s := newTestSink(t, db, t0, nil)
+		write(t, s, withASN(withSessions(rec("198.51.100.1"), 1, first, last), 64540, "First Net", "", ""))
+		write(t, s, withASN(withSessions(rec("198.51.100.2"), 1, first, last), 64540, "First Net", "", ""))
+		write(t, s, withASN(withSessions(rec("198.51.100.3"), 1, first, last), 64540, "Second Net", "NL", "ripencc"))
+		a := readASN(t, db, 64540)
+		if got := fmt.Sprintf("%s %s %s %d", a.Org.String, a.Country.String, a.Registry.String, a.UniqueIPs); got != "First Net NL ripencc 3" {
+			t.Errorf("AS64540 = %q, want %q", got, "First Net NL ripencc 3")
+		}
+	})
+}

@@ -59,19 +59,20 @@ var rowLockTimeout = 5 * time.Second
 // other), fills organisation data only where a stored row lacks it (first
 // writer wins, as asnConflict), and records each ASN's counter change in
 // cowrie_enrich_asn_pending. A stored row is not written at all when its
-// organisation data is complete: rewriting every ASN a batch touches
-// (nearly all of them, a few thousand rows) cost more than a tenth of a
-// refresh, as each rewrite of a row the batches' foreign-key checks lock
-// makes PostgreSQL track the lockers and the new version together. The
-// fill cannot see the rows the insert adds (one snapshot), which have
-// their data already.
+// organisation data is complete, nor even read when this run stored it
+// and offered the same fields before (asnRow.ensured). Rewriting every ASN
+// a batch touches (nearly all of them, a few thousand rows) cost more than
+// a tenth of a refresh, as each rewrite of a row the batches' foreign-key
+// checks lock makes PostgreSQL track the lockers and the new version
+// together. The fill cannot see the rows the insert adds (one snapshot),
+// which have their data already.
 var pgASNUpsert = `WITH u AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::bigint[])
-        WITH ORDINALITY AS u(asn, org, country, registry, ips, sessions, n)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::bigint[], $7::bigint[], $8::boolean[])
+        WITH ORDINALITY AS u(asn, org, country, registry, ips, sessions, ensured, n)
 ), inserted AS (
     INSERT INTO asn_inventory AS a ` + asnColumns + `
     SELECT u.asn, NULLIF(u.org, ''), NULLIF(u.country, ''), NULLIF(u.registry, ''), $5, $5, 0, 0, '{}', $5, $5
-    FROM u ORDER BY u.n
+    FROM u WHERE NOT u.ensured ORDER BY u.n
     ON CONFLICT (asn_number) DO NOTHING
 ), filled AS (
     UPDATE asn_inventory AS a SET
@@ -79,7 +80,7 @@ var pgASNUpsert = `WITH u AS (
         organization_country = COALESCE(NULLIF(a.organization_country, ''), NULLIF(u.country, '')),
         rir_registry = COALESCE(NULLIF(a.rir_registry, ''), NULLIF(u.registry, ''))
     FROM u
-    WHERE a.asn_number = u.asn
+    WHERE a.asn_number = u.asn AND NOT u.ensured
       AND ((COALESCE(a.organization_name, '') = '' AND u.org <> '')
         OR (COALESCE(a.organization_country, '') = '' AND u.country <> '')
         OR (COALESCE(a.rir_registry, '') = '' AND u.registry <> ''))
@@ -391,10 +392,11 @@ func (t *pgTx) upsertASNs(ctx context.Context, now time.Time, asns []asnRow) err
 	registries := make([]string, len(asns))
 	ips := make([]int64, len(asns))
 	sessions := make([]int64, len(asns))
+	ensured := make([]bool, len(asns))
 	for i, a := range asns {
-		nums[i], orgs[i], countries[i], registries[i], ips[i], sessions[i] = a.number, a.org, a.country, a.registry, a.ips, a.sessions
+		nums[i], orgs[i], countries[i], registries[i], ips[i], sessions[i], ensured[i] = a.number, a.org, a.country, a.registry, a.ips, a.sessions, a.ensured
 	}
-	_, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now, ips, sessions)
+	_, err := t.tx.Exec(ctx, pgASNUpsert, nums, orgs, countries, registries, now, ips, sessions, ensured)
 	return err
 }
 

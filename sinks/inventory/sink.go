@@ -79,6 +79,9 @@ type Sink struct {
 	// it keeps them within a factor of two of a table the run grows from
 	// nothing, at a handful of ANALYZEs per run.
 	nextAnalyze int
+	// offered holds, per ASN this run has written, which organisation
+	// fields (asnRow.fields) its batches offered.
+	offered map[int64]uint8
 	// unfolded counts the batches committed since pending ASN counter
 	// changes were last folded (see foldEvery); -1 before the first.
 	unfolded int
@@ -112,7 +115,7 @@ func New(env pipeline.Env, cfg *Config) (*Sink, error) {
 		return nil, errors.New("inventory sink needs a database")
 	}
 	env = env.WithDefaults()
-	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}, nextAnalyze: firstAnalyze, unfolded: -1}
+	s := &Sink{cfg: *cfg, runID: env.RunID, name: env.Pipeline, now: env.Now, logger: env.Logger, exact: map[int64]bool{}, offered: map[int64]uint8{}, nextAnalyze: firstAnalyze, unfolded: -1}
 	switch env.Store.Dialect {
 	case store.Postgres:
 		s.db = &pgBackend{pool: env.Store.Pool, fill: fills(store.Postgres, cfg)}
@@ -616,6 +619,9 @@ func (s *Sink) commit(ctx context.Context, p *plan, oneByOne bool, ahead *staged
 	for _, a := range recount {
 		s.exact[a] = true
 	}
+	for _, a := range done.asns {
+		s.offered[a.number] |= a.fields()
+	}
 	analyze := len(s.exact) >= s.nextAnalyze
 	if analyze {
 		s.nextAnalyze = 2 * len(s.exact)
@@ -668,18 +674,20 @@ func (s *Sink) begin(ctx context.Context, ahead *staged) (batchTx, error) {
 
 // outcome is what upserting rows leaves for the end of the transaction:
 // the rows refused before reaching the database, the ASNs whose counters
-// are recounted once every row is written, and the counter changes not
-// yet applied.
+// are recounted once every row is written, the counter changes not yet
+// applied, and the ASN rows written.
 type outcome struct {
 	refused []refusal
 	recount []int64
 	pending []asnDelta
+	asns    []asnRow // the ASN rows written, recorded in offered on commit
 }
 
 func (o *outcome) add(other outcome) {
 	o.refused = append(o.refused, other.refused...)
 	o.recount = append(o.recount, other.recount...)
 	o.pending = append(o.pending, other.pending...)
+	o.asns = append(o.asns, other.asns...)
 }
 
 // counts returns the ASNs to recount, each once and in ascending order,
@@ -741,6 +749,8 @@ func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows
 	o.recount, apply = s.splitDeltas(deltas)
 	asns, pending := asnRows(rows, apply)
 	o.pending = pending
+	s.markEnsured(asns)
+	o.asns = asns
 	if err := tx.upsertASNs(ctx, now, asns); err != nil {
 		return o, err
 	}
@@ -931,11 +941,37 @@ func rowDeltas(old stored, w *row) []asnDelta {
 
 // asnRow is one asn_inventory row to ensure, with the first non-empty
 // organisation data the batch offers for it and the change of its
-// counters to apply with it.
+// counters to apply with it. ensured: this run has stored the row and
+// offered every field the batch offers already (see Sink.offered), so
+// only the counters change.
 type asnRow struct {
 	number                 int64
 	org, country, registry string
 	ips, sessions          int64
+	ensured                bool
+}
+
+// fields returns which organisation fields a offers: one bit each for
+// org, country and registry.
+func (a asnRow) fields() uint8 {
+	var f uint8
+	for i, v := range []string{a.org, a.country, a.registry} {
+		if v != "" {
+			f |= 1 << i
+		}
+	}
+	return f
+}
+
+// markEnsured sets ensured on the ASN rows this run has stored (exact)
+// whose offered fields it has all offered before: with organisation data
+// first-writer-wins, offering them again changes nothing.
+func (s *Sink) markEnsured(asns []asnRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range asns {
+		asns[i].ensured = s.exact[a.number] && a.fields()&^s.offered[a.number] == 0
+	}
 }
 
 // asnRows returns the ASN rows rows point at, in ascending order so that
