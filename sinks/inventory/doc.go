@@ -43,8 +43,9 @@
 //     Write does it itself when Prepare did not. A batch of such addresses
 //     only, none of them in another batch in flight and all their ASN rows
 //     stored, is copied by Prepare straight into ip_inventory instead,
-//     leaving Write the ASN rows and the sessions; should an address be
-//     stored after all, the copy fails and the batch is staged as usual.
+//     and its sessions filled there, leaving Write the ASN rows; should
+//     an address be stored after all, the copy fails and the batch is
+//     staged as usual.
 //     Holding the writer lock, a batch waits at most 5 s for a row (another
 //     process's copy ahead may wait for it), and a batch that gave up, or
 //     was chosen as a deadlock's victim, is written again, like one whose

@@ -430,3 +430,34 @@ func TestConcurrentPreparesIntegration(t *testing.T) {
 	}
 	sameTables(t, tables, read(t, false), read(t, true), "with concurrent Prepares and the mark")
 }
+
+// TestCopiedBatchFillsSessionsIntegration shows a batch Prepare copies
+// into ip_inventory fills its sessions in Prepare's transaction, before
+// the writer lock: the session row is locked by then, and filled once the
+// batch is written.
+func TestCopiedBatchFillsSessionsIntegration(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Migrated(t, testdb.PostgresURL(t))
+	ts := store.FormatTime(t0.Add(-time.Hour))
+	execSQL(t, db, `INSERT INTO asn_inventory (asn_number, organization_name, first_seen, last_seen, unique_ip_count, total_session_count, enrichment, created_at, updated_at)
+VALUES (64500, 'AS Org', $1, $1, 0, 0, '{}', $1, $1)`, ts)
+	execSQL(t, db, `INSERT INTO session_summaries (session_id, enrichment) VALUES ('json-only', '{"session":{"198.51.100.7":{}}}'), ('other', '{"session":{"198.51.100.8":{}}}')`)
+	r := withASN(withSessions(rec("198.51.100.7"), 1, first, last), 64500, "AS Org", "", "")
+	r.NotInInventory = true
+	b := pipeline.Batch{r}
+	s := newTestSink(t, db, t0, nil)
+	defer s.Close()
+	s.Prepare(ctx, b)
+	if a := s.ahead[b[0]]; a == nil || !a.inserted {
+		t.Fatalf("the batch was not copied ahead: %+v", a)
+	}
+	_, err := db.Pool.Exec(ctx, "SELECT 1 FROM session_summaries WHERE session_id = 'json-only' FOR UPDATE NOWAIT")
+	if err == nil {
+		t.Error("the session is not locked after Prepare: its fill waits for Write")
+	}
+	write(t, s, b...)
+	got := testdb.Strings(t, db, "SELECT session_id, COALESCE(source_ip, 'NULL') FROM session_summaries ORDER BY session_id", 2)
+	if want := [][]string{{"json-only", "198.51.100.7"}, {"other", "NULL"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sessions = %v, want %v", got, want)
+	}
+}

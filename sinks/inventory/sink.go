@@ -754,7 +754,10 @@ func (s *Sink) upsertStaged(ctx context.Context, tx batchTx, now time.Time, rows
 	if err := tx.upsertASNs(ctx, now, asns); err != nil {
 		return o, err
 	}
-	if len(known) < len(rows) && !inserted {
+	if inserted {
+		return o, nil // the copy wrote the rows and filled their sessions
+	}
+	if len(known) < len(rows) {
 		var err error
 		if known, err = s.insertFresh(ctx, ins, now, rows, known, old, &o); err != nil {
 			return o, err
@@ -870,9 +873,9 @@ type copier interface {
 	// asnsStored reports whether asn_inventory holds every one of asns.
 	asnsStored(ctx context.Context, asns []int64) (bool, error)
 	// insertRows copies rows into ip_inventory as new rows, encoding their
-	// enrichment, and returns those it kept and the refusals of those
-	// whose enrichment does not encode. An address already stored fails
-	// the copy.
+	// enrichment, and fills their sessions (see fill); it returns the rows
+	// it kept and the refusals of those whose enrichment does not encode.
+	// An address already stored fails the copy.
 	insertRows(ctx context.Context, now time.Time, rows []*row) ([]*row, []refusal, error)
 }
 
