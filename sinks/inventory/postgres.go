@@ -56,8 +56,8 @@ var rowLockTimeout = 5 * time.Second
 
 // pgASNUpsert ensures a batch's ASN rows in one statement: it inserts the
 // missing ones (counters 0, recounted or moved by pending changes like any
-// other), fills organisation data only where a stored row lacks it (first
-// writer wins, as asnConflict), and records each ASN's counter change in
+// other), fills organisation data only where a stored row lacks it
+// (asnOrgFill), and records each ASN's counter change in
 // cowrie_enrich_asn_pending. A stored row is not written at all when its
 // organisation data is complete, nor even read when this run stored it
 // and offered the same fields before (asnRow.ensured). Rewriting every ASN
@@ -75,10 +75,7 @@ var pgASNUpsert = `WITH u AS (
     FROM u WHERE NOT u.ensured ORDER BY u.n
     ON CONFLICT (asn_number) DO NOTHING
 ), filled AS (
-    UPDATE asn_inventory AS a SET
-        organization_name = COALESCE(NULLIF(a.organization_name, ''), NULLIF(u.org, '')),
-        organization_country = COALESCE(NULLIF(a.organization_country, ''), NULLIF(u.country, '')),
-        rir_registry = COALESCE(NULLIF(a.rir_registry, ''), NULLIF(u.registry, ''))
+    UPDATE asn_inventory AS a SET ` + asnOrgFill("NULLIF(u.org, '')", "NULLIF(u.country, '')", "NULLIF(u.registry, '')") + `
     FROM u
     WHERE a.asn_number = u.asn AND NOT u.ensured
       AND ((COALESCE(a.organization_name, '') = '' AND u.org <> '')

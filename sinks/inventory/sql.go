@@ -5,21 +5,27 @@ import (
 	"strings"
 )
 
-// The ON CONFLICT clauses are shared by both dialects, so the row
-// semantics cannot drift apart; only how values reach the statement
-// differs (arrays on PostgreSQL, one execution per row on SQLite).
+// The row semantics are written once and shared by both dialects, so they
+// cannot drift apart; only how values reach the statement differs (arrays
+// on PostgreSQL, one execution per row on SQLite).
+
+// asnOrgFill sets the organisation data of the asn_inventory row a
+// (first writer wins, as upstream's _ensure_asn_inventory): each field
+// only while it is empty, to the given expression of the new value.
+func asnOrgFill(org, country, registry string) string {
+	return `organization_name = COALESCE(NULLIF(a.organization_name, ''), ` + org + `),
+    organization_country = COALESCE(NULLIF(a.organization_country, ''), ` + country + `),
+    rir_registry = COALESCE(NULLIF(a.rir_registry, ''), ` + registry + `)`
+}
 
 // asnConflict, SQLite's ASN upsert, refreshes last_seen of an existing ASN
-// row and fills its organisation data only where it is still empty: the
-// first writer wins, as upstream's _ensure_asn_inventory. The inserted
-// counters are a change to add to the stored ones, so the row is written
-// once per batch. (PostgreSQL records the changes instead: pgASNUpsert.)
-const asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
+// row and fills its organisation data (asnOrgFill). The inserted counters
+// are a change to add to the stored ones, so the row is written once per
+// batch. (PostgreSQL records the changes instead: pgASNUpsert.)
+var asnConflict = `ON CONFLICT (asn_number) DO UPDATE SET
     last_seen = excluded.last_seen,
     updated_at = excluded.updated_at,
-    organization_name = COALESCE(NULLIF(a.organization_name, ''), excluded.organization_name),
-    organization_country = COALESCE(NULLIF(a.organization_country, ''), excluded.organization_country),
-    rir_registry = COALESCE(NULLIF(a.rir_registry, ''), excluded.rir_registry),
+    ` + asnOrgFill("excluded.organization_name", "excluded.organization_country", "excluded.rir_registry") + `,
     unique_ip_count = a.unique_ip_count + excluded.unique_ip_count,
     total_session_count = a.total_session_count + excluded.total_session_count`
 
