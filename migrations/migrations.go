@@ -83,6 +83,7 @@ var steps = []step{
 	{version: 8, name: "session address evaluated once", file: "0008_session_address_once.sql", generated: sessionAddressOnce},
 	{version: 9, name: "session activity index", file: "0009_session_activity.sql"},
 	{version: 10, name: "pending ASN counter changes", file: "0010_asn_pending.sql"},
+	{version: 11, name: "odd source_ip spellings index", file: "0011_odd_spellings.sql", generated: oddSpellings},
 }
 
 // Latest is the newest schema version this binary knows.
@@ -124,6 +125,16 @@ func sessionAddressOnce(d store.Dialect) string {
 		return ""
 	}
 	return sessionAddressDefinition(store.SessionIPQuery("cowrie_enrich_session_ip"))
+}
+
+// oddSpellings creates, on PostgreSQL, idx_session_odd_ip: the sessions
+// whose source_ip is an odd spelling (store.OddSpelling) with their
+// activity, so that the stale_ips source reads them index-only.
+func oddSpellings(d store.Dialect) string {
+	if d != store.Postgres {
+		return ""
+	}
+	return `CREATE INDEX IF NOT EXISTS idx_session_odd_ip ON session_summaries (source_ip) INCLUDE (first_event_at, last_event_at) WHERE ` + store.OddSpelling("source_ip") + `;`
 }
 
 // sessionAddressDefinition defines cowrie_enrich_session_ip with body, a

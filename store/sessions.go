@@ -40,6 +40,18 @@ func SpellingIP(d Dialect, expr string) string {
 	return unmapped("LOWER(" + t + ")")
 }
 
+// OddSpelling returns a PostgreSQL condition on a source_ip spelling expr,
+// true when the spelling may not be its own address: blank, not trimmed and
+// lower case, or IPv4-mapped. Any other spelling is exactly the address
+// SpellingIP gives, so the stale_ips source groups the sessions that have
+// it by the raw column and works out addresses only for the odd ones. It
+// is also the predicate of the partial index idx_session_odd_ip (see
+// migrations), which PostgreSQL uses only for a query that repeats it.
+// NULL is neither odd nor not: NULL in, NULL out.
+func OddSpelling(expr string) string {
+	return "(" + expr + " <> LOWER(TRIM(" + expr + `) COLLATE "C") OR ` + expr + " LIKE '::ffff:%' OR " + expr + " = '')"
+}
+
 // unmapped returns the address expr (lower case, trimmed) with an
 // IPv4-mapped IPv6 address unmapped; it names expr twice.
 func unmapped(expr string) string {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/cowrie-enrich/cowrie-enrich/internal/testdb"
@@ -41,4 +42,44 @@ FROM session_summaries s ORDER BY session_id`
 			}
 		}
 	})
+}
+
+// TestOddSpellingIntegration checks that every spelling OddSpelling calls
+// ordinary is its own address (SpellingIP), that it flags the odd ones, and
+// that it is NULL for NULL.
+func TestOddSpellingIntegration(t *testing.T) {
+	db := testdb.Open(t, testdb.PostgresURL(t))
+	rows := []struct {
+		spelling string
+		odd      bool
+	}{
+		{"81.2.69.1", false},
+		{"2a02:c7f::9", false},
+		{"::1", false},
+		{"not an address", false},
+		{"2A02:C7F::9", true},
+		{" 81.2.69.1", true},
+		{"81.2.69.1 ", true},
+		{"::ffff:81.2.69.2", true},
+		{"::ffff:2a02:c7f::9", true},
+		{"", true},
+		{"  ", true},
+	}
+	for _, r := range rows {
+		q := `SELECT COALESCE(CAST(` + store.OddSpelling("CAST($1 AS VARCHAR(45))") + ` AS TEXT), 'null'), ` + store.SpellingIP(store.Postgres, "CAST($1 AS VARCHAR(45))")
+		var odd, address string
+		if err := db.Pool.QueryRow(context.Background(), q, r.spelling).Scan(&odd, &address); err != nil {
+			t.Fatalf("%q: %v", r.spelling, err)
+		}
+		if odd != strconv.FormatBool(r.odd) {
+			t.Errorf("OddSpelling(%q) = %s, want %t", r.spelling, odd, r.odd)
+		}
+		if odd == "false" && address != r.spelling {
+			t.Errorf("ordinary spelling %q has address %q", r.spelling, address)
+		}
+	}
+	var isNull bool
+	if err := db.Pool.QueryRow(context.Background(), `SELECT `+store.OddSpelling("CAST(NULL AS VARCHAR(45))")+` IS NULL`).Scan(&isNull); err != nil || !isNull {
+		t.Errorf("OddSpelling(NULL) IS NULL = %t, %v; want true", isNull, err)
+	}
 }

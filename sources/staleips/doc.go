@@ -8,12 +8,17 @@
 //   - An address is a candidate when it has no ip_inventory row, a row with
 //     NULL enrichment_updated_at, or one older than stale_after; the cut-off
 //     is fixed when the source is built, so every Run selects the same set.
-//   - Total costs no query of its own: Run's query carries the number of
-//     candidates on its first row, and Total waits for it (or for Run's
-//     error, or for its ctx).
+//   - Total costs no query of its own: Run counts the candidates it holds
+//     on the server (PostgreSQL) or reads the count on its query's first
+//     row (SQLite), and Total waits for it (or for Run's error, or for its
+//     ctx).
 //   - The session address expression is evaluated once per distinct
 //     source_ip spelling and once per session without a usable source_ip,
-//     never once per session (see candidatesSQL).
+//     never once per session (see candidatesSQL). On PostgreSQL, only the
+//     odd spellings (store.OddSpelling: padded, upper case, IPv4-mapped,
+//     blank) are grouped by address; the others are their own address, and
+//     the query for them has the plan of a plain GROUP BY source_ip with a
+//     merge join on ip_inventory.
 //   - A session's address is store.SessionIP: source_ip, or on upstream
 //     databases (where source_ip stays NULL until the IP is in the
 //     inventory) the address in the session's enrichment JSON. New IPs are

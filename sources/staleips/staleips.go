@@ -83,113 +83,157 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Source, error) {
 // candidatesSQL returns the candidate query for dialect d: one row per
 // session address (address, first_seen, last_seen, session_count, whether
 // ip_inventory lacks the address, whether some session has it only in its
-// JSON, and the number of candidates before the limit), stale addresses
-// only, most recently active first. Placeholders: the cut-off, then the
-// limit.
+// JSON), stale addresses only, most recently active first; on SQLite, also
+// the number of candidates before the limit (PostgreSQL's is counted on the
+// held cursor, see declare). Placeholders: the cut-off, then the limit.
 //
 // store.SessionIP is costly per row (string functions, and JSON parsing
-// where source_ip is NULL), so it is never evaluated on every session, and
-// the usual case, a spelling that already is its address, is never
-// grouped twice:
-//
-//   - spellings groups the sessions that have a source_ip on the raw column,
-//     as cheaply as a plain GROUP BY source_ip (10M sessions fold into about
-//     as many rows as there are addresses), and works out each spelling's
-//     address once (store.SpellingIP; empty for a blank one). Its ORDER BY,
-//     with sorting disabled (pgSettings), leaves reading
-//     idx_session_ip_activity in order as the plan, which aggregates
-//     without hashing and without reading the session rows;
-//   - others groups by address what is not a spelling of itself: the
-//     spellings another spelling may share an address with (upper case,
-//     padded, IPv4-mapped) and, through the session address indexes, the
-//     sessions that need their enrichment JSON, a NULL source_ip or a blank
-//     spelling (rare, found in spellings), per session. On a database this
-//     tool keeps, that is a small share of the sessions;
-//   - addresses, on PostgreSQL, joins the spellings that are their own
-//     address with others on the address (a FULL JOIN: either side may
-//     lack it) and folds the two sides' figures (pgAddresses). Grouping
-//     every spelling again instead cost a 10M-session run 2.4 s. SQLite
-//     does just that: others takes every spelling there.
-//
-// spellings is read three times and therefore materialised. The OFFSET 0
-// fence in others stops both engines from pushing the empty-address test
-// into the UNION ALL arms, where it would evaluate SessionIP (and parse the
-// JSON) a second time per row.
-//
-// The LEFT JOIN keeps addresses absent from ip_inventory; both "absent" and
-// "never enriched" show up as a NULL enrichment_updated_at there, so one
-// IS NULL test covers both; a NULL ip_address tells them apart
-// (pipeline.Record.NotInInventory). unfilled marks an address that some
-// session with a NULL source_ip names in its JSON; the others get
-// pipeline.Record.SessionIPsFilled. last_seen ties are broken by address so
-// that LIMIT picks a deterministic set. COUNT(*) OVER () is computed before
-// the LIMIT; Run hands it to Total.
+// where source_ip is NULL), so it is never evaluated on every session:
+// sessions that have a source_ip are grouped on the raw column first, as
+// cheaply as a plain GROUP BY source_ip (10M sessions fold into about as
+// many rows as there are addresses), and a spelling's address is worked
+// out once (store.SpellingIP). Only the sessions with a NULL or blank
+// source_ip need their JSON, one by one; on a database this tool keeps,
+// those are a small share. The LEFT JOIN keeps addresses absent from
+// ip_inventory; both "absent" and "never enriched" show up as a NULL
+// enrichment_updated_at there, so one IS NULL test covers both; a NULL
+// ip_address tells them apart (pipeline.Record.NotInInventory). unfilled
+// marks an address that some session with a NULL source_ip names in its
+// JSON; the others get pipeline.Record.SessionIPsFilled. last_seen ties
+// are broken by address so that LIMIT picks a deterministic set.
 func candidatesSQL(d store.Dialect) string {
-	p1, p2, fence := "?", "?", "LIMIT -1 OFFSET 0"
-	sessionIP := store.SessionIP(d, "s")
-	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE ip = '')"
-	// SQLite has no hash join: its FULL JOIN of 1M spellings with others
-	// was a nested loop (1M sessions: 281 s instead of 6.7 s), so there
-	// others takes every spelling and is the addresses.
-	regrouped, addresses := "TRUE", "SELECT ip, first_seen, last_seen, CAST(session_count AS BIGINT) AS session_count, unfilled FROM others"
-	anyUnfilled := "MAX(unfilled)"
 	if d == store.Postgres {
-		p1, p2, fence = "$1", "$2", "OFFSET 0"
-		regrouped, addresses = "ip <> source_ip", pgAddresses
-		anyUnfilled = "bool_or(unfilled)"
-		// The function of migration 6 is SessionIP declared PARALLEL SAFE:
-		// unlike the inline expression (whose JSON subquery keeps it in the
-		// leader), it lets parallel workers share the JSON parsing
-		// (10M sessions: 52 s -> 44 s on a loaded machine).
-		sessionIP = "cowrie_enrich_session_ip(s.source_ip, s.enrichment::json)"
-		// An array, unlike IN (subquery), lets PostgreSQL OR the two index
-		// scans (idx_session_missing_ip, idx_session_source_ip) in a bitmap.
-		blank = "s.source_ip = ANY (ARRAY(SELECT source_ip FROM spellings WHERE ip = ''))"
+		return pgCandidatesSQL()
 	}
+	return sqliteCandidatesSQL()
+}
+
+// jsonSessions selects, from the sessions that match where, each one's
+// address (store.SessionIP), activity, a count of 1 and whether its
+// source_ip is NULL, in the shape of a grouped spelling; sessionIP is
+// SessionIP for the session alias s in the dialect's SQL.
+func jsonSessions(sessionIP, where string) string {
+	return `SELECT ` + sessionIP + `, s.first_event_at, s.last_event_at, 1, s.source_ip IS NULL
+    FROM session_summaries AS s
+    WHERE ` + where
+}
+
+// byAddress groups rows (ip, first_seen, last_seen, session_count,
+// unfilled) by address, leaving out the empty one; anyUnfilled is the
+// dialect's aggregate OR. The OFFSET fence stops both engines from pushing
+// the empty-address test into the UNION ALL arms of rows, where it would
+// evaluate SessionIP (and parse the JSON) a second time per row.
+func byAddress(rows, fence, anyUnfilled string) string {
+	return `SELECT ip, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen, SUM(session_count) AS session_count,
+         ` + anyUnfilled + ` AS unfilled
+  FROM (
+    ` + rows + `
+    ` + fence + `
+  ) AS o
+  WHERE ip <> ''
+  GROUP BY ip`
+}
+
+// sqliteCandidatesSQL groups every spelling again by address. SQLite has no
+// hash join: the FULL JOIN PostgreSQL's query uses to fold the ordinary
+// spellings with the others was a nested loop there (1M sessions: 281 s
+// instead of 6.7 s). spellings is read twice and therefore materialised.
+func sqliteCandidatesSQL() string {
+	blank := "s.source_ip IN (SELECT source_ip FROM spellings WHERE ip = '')"
+	rows := `SELECT ip, first_seen, last_seen, session_count, FALSE AS unfilled
+    FROM spellings
+    UNION ALL
+    ` + jsonSessions(store.SessionIP(store.SQLite, "s"), "s.source_ip IS NULL OR "+blank)
 	return `WITH spellings AS MATERIALIZED (
-  SELECT source_ip, ` + store.SpellingIP(d, "source_ip") + ` AS ip,
+  SELECT source_ip, ` + store.SpellingIP(store.SQLite, "source_ip") + ` AS ip,
          MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen, COUNT(*) AS session_count
   FROM session_summaries
   WHERE source_ip IS NOT NULL
   GROUP BY source_ip
-  ORDER BY source_ip
-), others AS (
-  SELECT ip, MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen, SUM(session_count) AS session_count,
-         ` + anyUnfilled + ` AS unfilled
-  FROM (
-    SELECT ip, first_seen, last_seen, session_count, FALSE AS unfilled
-    FROM spellings
-    WHERE ` + regrouped + `
-    UNION ALL
-    SELECT ` + sessionIP + `, s.first_event_at, s.last_event_at, 1, s.source_ip IS NULL
-    FROM session_summaries AS s
-    WHERE s.source_ip IS NULL OR ` + blank + `
-    ` + fence + `
-  ) AS o
-  WHERE ip <> ''
-  GROUP BY ip
 ), addresses AS (
-  ` + addresses + `
+  ` + byAddress(rows, "LIMIT -1 OFFSET 0", "MAX(unfilled)") + `
 )
-SELECT a.ip, a.first_seen, a.last_seen, a.session_count, i.ip_address IS NULL AS absent,
+SELECT a.ip, a.first_seen, a.last_seen, CAST(a.session_count AS BIGINT), i.ip_address IS NULL AS absent,
        a.unfilled, COUNT(*) OVER () AS candidates
 FROM addresses AS a
 LEFT JOIN ip_inventory AS i ON i.ip_address = a.ip
-WHERE i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < ` + p1 + `
+WHERE i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < ?
 ORDER BY a.last_seen DESC NULLS LAST, a.ip
-LIMIT ` + p2
+LIMIT ?`
 }
 
-// pgAddresses folds the spellings that are their own address (c) with
-// others on the address; a side without the address counts no sessions and
-// its NULL times give way to the other side's.
-const pgAddresses = `SELECT COALESCE(c.ip, o.ip) AS ip,
+// pgCandidatesSQL splits the spellings in two (store.OddSpelling):
+//
+//   - ordinary spellings, almost all of them, are their own address. Their
+//     sessions are grouped on the raw column by reading
+//     idx_session_ip_activity in order (enable_sort off, pgSettings), which
+//     aggregates without hashing and without reading the session rows, and
+//     the groups come out in the order of ip_inventory's index, so one
+//     merge join finds their inventory rows: the plan of the plain
+//     candidate query, plus the odd-spelling test per spelling. The OFFSET
+//     fence keeps that test above the grouping, once per spelling rather
+//     than once per session;
+//   - odd spellings, read index-only from idx_session_odd_ip and grouped
+//     per spelling, and the sessions that need their JSON (a NULL source_ip
+//     found through idx_session_missing_ip, or a blank spelling) are
+//     grouped by address (others) and probe ip_inventory on their own. An
+//     array, unlike IN (subquery), lets PostgreSQL OR the two index scans
+//     (idx_session_missing_ip, idx_session_source_ip) in a bitmap.
+//
+// An address may have sessions on both sides; both sides see the same
+// inventory row, so each keeps its stale addresses and a FULL JOIN on the
+// address folds the two sides' figures (a side without the address counts
+// no sessions, and its NULL times give way to the other side's). Grouping
+// every spelling again by address instead, as SQLite does, cost a
+// 10M-session run 2.4 s.
+//
+// The function of migration 6 is SessionIP declared PARALLEL SAFE: unlike
+// the inline expression (whose JSON subquery keeps it in the leader), it
+// lets parallel workers share the JSON parsing where a plan has them.
+func pgCandidatesSQL() string {
+	odd := store.OddSpelling("source_ip")
+	rows := `SELECT ip, first_seen, last_seen, session_count, FALSE AS unfilled
+    FROM odd
+    UNION ALL
+    ` + jsonSessions("cowrie_enrich_session_ip(s.source_ip, s.enrichment::json)",
+		"s.source_ip IS NULL OR s.source_ip = ANY (ARRAY(SELECT source_ip FROM odd WHERE ip = ''))")
+	return `WITH odd AS MATERIALIZED (
+  SELECT source_ip, ` + store.SpellingIP(store.Postgres, "source_ip") + ` AS ip,
+         MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen, COUNT(*) AS session_count
+  FROM session_summaries
+  WHERE ` + odd + `
+  GROUP BY source_ip
+), others AS (
+  ` + byAddress(rows, "OFFSET 0", "bool_or(unfilled)") + `
+), stale_others AS (
+  SELECT o.ip, o.first_seen, o.last_seen, o.session_count, o.unfilled, i.ip_address IS NULL AS absent
+  FROM others AS o
+  LEFT JOIN ip_inventory AS i ON i.ip_address = o.ip
+  WHERE i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < $1
+), stale_ordinary AS (
+  SELECT g.source_ip AS ip, g.first_seen, g.last_seen, g.session_count, i.ip_address IS NULL AS absent
+  FROM (SELECT source_ip, MIN(first_event_at) AS first_seen, MAX(last_event_at) AS last_seen, COUNT(*) AS session_count
+        FROM session_summaries
+        WHERE source_ip IS NOT NULL
+        GROUP BY source_ip
+        ORDER BY source_ip
+        OFFSET 0) AS g
+  LEFT JOIN ip_inventory AS i ON i.ip_address = g.source_ip
+  WHERE NOT ` + store.OddSpelling("g.source_ip") + `
+    AND (i.enrichment_updated_at IS NULL OR i.enrichment_updated_at < $1)
+)
+SELECT * FROM (
+  SELECT CAST(COALESCE(c.ip, o.ip) AS TEXT) AS ip,
          CASE WHEN c.first_seen IS NULL OR o.first_seen < c.first_seen THEN o.first_seen ELSE c.first_seen END AS first_seen,
          CASE WHEN c.last_seen IS NULL OR o.last_seen > c.last_seen THEN o.last_seen ELSE c.last_seen END AS last_seen,
          CAST(COALESCE(c.session_count, 0) + COALESCE(o.session_count, 0) AS BIGINT) AS session_count,
-         COALESCE(o.unfilled, FALSE) AS unfilled
-  FROM (SELECT ip, first_seen, last_seen, session_count FROM spellings WHERE ip = source_ip AND ip <> '') AS c
-  FULL JOIN others AS o ON o.ip = c.ip`
+         COALESCE(c.absent, o.absent) AS absent, COALESCE(o.unfilled, FALSE) AS unfilled
+  FROM stale_ordinary AS c
+  FULL JOIN stale_others AS o ON o.ip = c.ip
+) AS a
+ORDER BY a.last_seen DESC NULLS LAST, a.ip COLLATE "C"
+LIMIT $2`
+}
 
 // args returns the query's arguments in the dialect's types: the cut-off as
 // timestamptz on Postgres and as store.FormatTime text on SQLite (where
@@ -257,14 +301,15 @@ func (s *Source) Run(ctx context.Context, emit func(*pipeline.Record) error) err
 
 func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) error {
 	var rows cursor
-	var read func(cursor) (*pipeline.Record, int64, error)
+	var read func(cursor) (*pipeline.Record, error)
 	switch s.db.Dialect {
 	case store.Postgres:
-		held, err := s.declare(ctx)
+		held, candidates, err := s.declare(ctx)
 		if err != nil {
 			return err
 		}
 		defer held.close()
+		s.total.set(candidates)
 		rows, read = held, readPostgres
 	default:
 		r, err := s.db.SQL.QueryContext(ctx, candidatesSQL(store.SQLite), s.args()...)
@@ -281,12 +326,9 @@ func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, candidates, err := read(rows)
+		r, err := read(rows)
 		if err != nil {
 			return fmt.Errorf("stale_ips: read candidate: %w", err)
-		}
-		if n == 0 {
-			s.total.set(s.emitted(candidates))
 		}
 		if err := emit(r); err != nil {
 			return err
@@ -319,21 +361,26 @@ const fetchSize = 5000
 // computed at commit and kept by the server (in memory up to work_mem,
 // then in a temporary file), so the run holds no snapshot; Run then
 // fetches it a page at a time on the same connection.
-func (s *Source) declare(ctx context.Context) (*heldCursor, error) {
+//
+// declare also returns the number of candidates: it moves the cursor over
+// the stored rows and back (hence SCROLL), which costs a fraction of what
+// counting them in the query did (COUNT(*) OVER () kept a second copy of
+// every row: 0.5 s of 9 s on 10M sessions).
+func (s *Source) declare(ctx context.Context) (*heldCursor, int64, error) {
 	conn, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stale_ips: connect: %w", err)
+		return nil, 0, fmt.Errorf("stale_ips: connect: %w", err)
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		conn.Release()
-		return nil, fmt.Errorf("stale_ips: begin: %w", err)
+		return nil, 0, fmt.Errorf("stale_ips: begin: %w", err)
 	}
 	// The settings are the transaction's, so they also apply to the
 	// query's run at commit; ending it drops them.
 	_, err = tx.Exec(ctx, pgSettings)
 	if err == nil {
-		_, err = tx.Exec(ctx, "DECLARE "+heldCursorName+" NO SCROLL CURSOR WITH HOLD FOR "+candidatesSQL(store.Postgres), s.args()...)
+		_, err = tx.Exec(ctx, "DECLARE "+heldCursorName+" SCROLL CURSOR WITH HOLD FOR "+candidatesSQL(store.Postgres), s.args()...)
 	}
 	if err == nil {
 		err = tx.Commit(ctx)
@@ -341,9 +388,18 @@ func (s *Source) declare(ctx context.Context) (*heldCursor, error) {
 	if err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		conn.Release()
-		return nil, fmt.Errorf("stale_ips: query candidates: %w", err)
+		return nil, 0, fmt.Errorf("stale_ips: query candidates: %w", err)
 	}
-	return &heldCursor{ctx: ctx, conn: conn}, nil
+	held := &heldCursor{ctx: ctx, conn: conn}
+	moved, err := conn.Exec(ctx, "MOVE FORWARD ALL IN "+heldCursorName)
+	if err == nil {
+		_, err = conn.Exec(ctx, "MOVE ABSOLUTE 0 IN "+heldCursorName)
+	}
+	if err != nil {
+		held.close()
+		return nil, 0, fmt.Errorf("stale_ips: count candidates: %w", err)
+	}
+	return held, moved.RowsAffected(), nil
 }
 
 // heldCursor reads the held cursor a page at a time; only a page is in
@@ -458,14 +514,14 @@ type cursor interface {
 	Err() error
 }
 
-// readPostgres reads a candidate and the number of candidates.
-func readPostgres(rows cursor) (*pipeline.Record, int64, error) {
+// readPostgres reads a candidate.
+func readPostgres(rows cursor) (*pipeline.Record, error) {
 	var ip string
 	var first, last *time.Time
-	var count, candidates int64
+	var count int64
 	var absent, unfilled bool
-	if err := rows.Scan(&ip, &first, &last, &count, &absent, &unfilled, &candidates); err != nil {
-		return nil, 0, err
+	if err := rows.Scan(&ip, &first, &last, &count, &absent, &unfilled); err != nil {
+		return nil, err
 	}
 	r := pipeline.NewRecord(ip)
 	r.Sessions, r.NotInInventory, r.SessionIPsFilled = count, absent, !unfilled
@@ -475,24 +531,25 @@ func readPostgres(rows cursor) (*pipeline.Record, int64, error) {
 	if last != nil {
 		r.LastSeen = last.UTC()
 	}
-	return r, candidates, nil
+	return r, nil
 }
 
 // readSQLite reads a candidate whose timestamps are text (see
-// store.TimeLayout) and the number of candidates.
-func (s *Source) readSQLite(rows cursor) (*pipeline.Record, int64, error) {
+// store.TimeLayout); the number of candidates on its row goes to Total.
+func (s *Source) readSQLite(rows cursor) (*pipeline.Record, error) {
 	var ip string
 	var first, last sql.NullString
 	var count, candidates int64
 	var absent, unfilled bool
 	if err := rows.Scan(&ip, &first, &last, &count, &absent, &unfilled, &candidates); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	s.total.set(s.emitted(candidates))
 	r := pipeline.NewRecord(ip)
 	r.Sessions, r.NotInInventory, r.SessionIPsFilled = count, absent, !unfilled
 	r.FirstSeen = s.parseTime(ip, first)
 	r.LastSeen = s.parseTime(ip, last)
-	return r, candidates, nil
+	return r, nil
 }
 
 // parseTime reads a SQLite timestamp. One in a layout ParseTime does not
