@@ -270,14 +270,17 @@ func (s *Source) Total(ctx context.Context) (int64, error) {
 // PostgreSQL (set_config with is_local, i.e. SET LOCAL), measured on 10M
 // sessions over 1M addresses (see BenchmarkStaleIPs10MIntegration):
 //
-//   - work_mem 128MB keeps the hash aggregates of about 1M addresses in
+//   - work_mem 128MB keeps the final sort of about 1M addresses, and the
+//     grouping of as many JSON-only ones on an upstream database, in
 //     memory (with the default 4MB they spill to disk in dozens of
 //     batches); a larger database spills gracefully instead;
 //   - jit off: compiling the query took seconds and saved nothing, as the
 //     time goes to hashing and JSON parsing;
-//   - enable_nestloop off: the planner cannot estimate the number of
-//     canonical addresses (it assumes 200) and would otherwise probe
-//     ip_inventory once per address instead of joining in one pass;
+//   - enable_nestloop off: the planner cannot estimate how many addresses
+//     the odd spellings and JSON-only sessions give (it assumes 200), nor
+//     how many spellings are ordinary (it assumes one in 200), and would
+//     otherwise probe ip_inventory once per address instead of joining in
+//     one pass;
 //   - enable_sort off: with work_mem at 128MB the planner costs hashing
 //     the 10M sessions into 1M spellings and sorting those below reading
 //     idx_session_ip_activity in order, and picks it once the table is
