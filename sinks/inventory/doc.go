@@ -29,7 +29,9 @@
 //     after it and Close add them to the counters (a fold). So counters
 //     plus pending changes are exact at every commit, the counters
 //     themselves lag a run by at most 20 batches, and they are exact when
-//     it ends; a killed run's changes are folded by the next run.
+//     it ends; a killed run's changes are folded by the next run. Each
+//     fold is followed by a VACUUM of the pending table, so its deleted
+//     rows never pile up, autovacuum or not.
 //   - On PostgreSQL a batch reaches the server by binary COPY into a
 //     temporary table of the session (pg_temp.cowrie_enrich_ip_batch,
 //     emptied at every commit) and is then upserted with one INSERT …

@@ -107,3 +107,34 @@ func TestLaterBatchFillsOrganisationIntegration(t *testing.T) {
 		}
 	})
 }
+
+// TestFoldsVacuumPendingIntegration checks that the sink vacuums the
+// pending changes after each fold, a batch's and Close's, and only then:
+// the rows a fold deletes would otherwise stay for every later fold to
+// scan when autovacuum is off or behind. (PostgreSQL only.)
+func TestFoldsVacuumPendingIntegration(t *testing.T) {
+	db := testdb.Migrated(t, testdb.PostgresURL(t))
+	vacuums := func() int64 {
+		t.Helper()
+		var n int64
+		if err := queryRow(t, db, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'cowrie_enrich_asn_pending'::regclass", nil, &n); err != nil {
+			t.Fatalf("read vacuum_count: %v", err)
+		}
+		return n
+	}
+	s := newTestSink(t, db, t0, nil)
+	write(t, s, withASN(withSessions(rec("198.51.100.1"), 1, first, last), 64520, "", "", ""))
+	if n := vacuums(); n != 1 {
+		t.Errorf("after the first batch, which folds: %d vacuums, want 1", n)
+	}
+	write(t, s, withASN(withSessions(rec("198.51.100.2"), 1, first, last), 64520, "", "", ""))
+	if n := vacuums(); n != 1 {
+		t.Errorf("after the second batch, which does not fold: %d vacuums, want 1", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := vacuums(); n != 2 {
+		t.Errorf("after Close's fold: %d vacuums, want 2", n)
+	}
+}

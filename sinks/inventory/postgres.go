@@ -255,6 +255,13 @@ func (b *pgBackend) analyzeASNs(ctx context.Context) error {
 	return err
 }
 
+// vacuumPending runs VACUUM on the pending changes. SKIP_LOCKED leaves the
+// table to another worker's VACUUM already at it instead of waiting.
+func (b *pgBackend) vacuumPending(ctx context.Context) error {
+	_, err := b.pool.Exec(ctx, "VACUUM (SKIP_LOCKED) cowrie_enrich_asn_pending")
+	return err
+}
+
 // reset closes the pool's idle connections; those in use close when
 // released.
 func (b *pgBackend) reset() { b.pool.Reset() }
