@@ -55,3 +55,38 @@ func TestResultsRoundTripWithNulls(t *testing.T) {
 		})
 	}
 }
+
+// TestTimestampUnmarshalJSON reads timestamps as written (a plain string)
+// and as any JSON writer may escape them, in a document as encoding/json
+// hands them over.
+func TestTimestampUnmarshalJSON(t *testing.T) {
+	want := time.Date(2025, 11, 6, 10, 0, 0, 123456000, time.UTC)
+	cases := []struct {
+		doc     string
+		want    time.Time
+		wantErr bool
+	}{
+		{doc: `{"cached_at":"2025-11-06T10:00:00.123456+00:00"}`, want: want},
+		{doc: `{"cached_at":"2025-11-06T12:00:00.123456+02:00"}`, want: want},
+		{doc: `{"cached_at":"2025-11-06T10:00:00.123456\u002b00:00"}`, want: want},
+		{doc: `{"cached_at":"2025-11-06 10:00:00.123456"}`, want: want},
+		{doc: `{"cached_at":null}`},
+		{doc: `{"cached_at":""}`},
+		{doc: `{"cached_at":"yesterday"}`, wantErr: true},
+		{doc: `{"cached_at":"2025-11-06\"T10"}`, wantErr: true},
+		{doc: `{"cached_at":20251106}`, wantErr: true},
+	}
+	for _, c := range cases {
+		var got struct {
+			CachedAt pipeline.Timestamp `json:"cached_at"`
+		}
+		err := json.Unmarshal([]byte(c.doc), &got)
+		if (err != nil) != c.wantErr {
+			t.Errorf("%s: error %v, want error %t", c.doc, err, c.wantErr)
+			continue
+		}
+		if !c.wantErr && (!got.CachedAt.Equal(c.want) || got.CachedAt.Location() != time.UTC) {
+			t.Errorf("%s: %s, want %s in UTC", c.doc, got.CachedAt.Time, c.want)
+		}
+	}
+}

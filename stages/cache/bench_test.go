@@ -123,3 +123,33 @@ func BenchmarkLookupMissIntegration(b *testing.B) {
 	e.Store = testdb.Migrated(b, testdb.PostgresURL(b))
 	benchLookups(b, e, cfg, benchAddrs(), 0)
 }
+
+// BenchmarkDecode measures the decoding of one cached answer of each
+// provider as encode stores it, which every lookup that hits a tier pays:
+//
+//	go test -run '^$' -bench BenchmarkDecode -benchmem ./stages/cache/
+func BenchmarkDecode(b *testing.B) {
+	at := pipeline.At(time.Date(2025, 5, 1, 10, 0, 0, 123456000, time.UTC))
+	asn, lat, lon, radius := int64(14618), 39.04, -77.49, 1000
+	answers := map[string]any{
+		pipeline.SourceMaxMind: &pipeline.MaxMindResult{Country: "US", CountryName: "United States", City: "Ashburn", Latitude: &lat, Longitude: &lon,
+			ASN: &asn, ASNOrg: "AMAZON-AES", AccuracyRadius: &radius, Network: "11.0.0.0/24", DatabaseBuild: at, CachedAt: at},
+		pipeline.SourceCymru: &pipeline.CymruResult{ASN: &asn, ASNOrg: "AMAZON-AES, US", Country: "US", Registry: "arin",
+			Prefix: "11.0.0.0/24", AllocationDate: "2011-01-01", CachedAt: at},
+		pipeline.SourceGreyNoise: &pipeline.GreyNoiseResult{Noise: true, Classification: "malicious", Name: "unknown",
+			LastSeen: "2025-05-01T00:00:00+00:00", CachedAt: at},
+	}
+	for _, src := range sources {
+		raw, err := encode(entry{value: answers[src], cachedAt: at.Time})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(src, func(b *testing.B) {
+			for b.Loop() {
+				if _, ok, err := decode(src, raw); err != nil || !ok {
+					b.Fatalf("decode %s: %v, %t", raw, err, ok)
+				}
+			}
+		})
+	}
+}
