@@ -320,7 +320,15 @@ func (s *Source) run(ctx context.Context, emit func(*pipeline.Record) error) err
 			return fmt.Errorf("stale_ips: query candidates: %w", err)
 		}
 		defer r.Close()
-		rows, read = r, s.readSQLite
+		counted := false
+		rows, read = r, func(c cursor) (*pipeline.Record, error) {
+			rec, candidates, err := s.readSQLite(c)
+			if err == nil && !counted {
+				s.total.set(s.emitted(candidates))
+				counted = true
+			}
+			return rec, err
+		}
 	}
 	var n int64
 	for rows.Next() {
@@ -538,21 +546,20 @@ func readPostgres(rows cursor) (*pipeline.Record, error) {
 }
 
 // readSQLite reads a candidate whose timestamps are text (see
-// store.TimeLayout); the number of candidates on its row goes to Total.
-func (s *Source) readSQLite(rows cursor) (*pipeline.Record, error) {
+// store.TimeLayout) and the number of candidates, which every row carries.
+func (s *Source) readSQLite(rows cursor) (*pipeline.Record, int64, error) {
 	var ip string
 	var first, last sql.NullString
 	var count, candidates int64
 	var absent, unfilled bool
 	if err := rows.Scan(&ip, &first, &last, &count, &absent, &unfilled, &candidates); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	s.total.set(s.emitted(candidates))
 	r := pipeline.NewRecord(ip)
 	r.Sessions, r.NotInInventory, r.SessionIPsFilled = count, absent, !unfilled
 	r.FirstSeen = s.parseTime(ip, first)
 	r.LastSeen = s.parseTime(ip, last)
-	return r, nil
+	return r, candidates, nil
 }
 
 // parseTime reads a SQLite timestamp. One in a layout ParseTime does not
