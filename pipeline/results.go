@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonr"
 	"github.com/cowrie-enrich/cowrie-enrich/internal/jsonw"
 )
 
@@ -233,4 +234,106 @@ func (g GreyNoiseResult) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"cached_at":`...)
 	b = g.CachedAt.appendJSON(b)
 	return append(b, '}'), nil
+}
+
+// The answers read their JSON by hand too: a cached run decodes every
+// answer it serves. Each DecodeJSON reads the flat objects the answers are
+// written as with jsonr and leaves anything else (escaped or differently
+// cased keys, nested values, errors) to encoding/json, so the result is
+// always json.Unmarshal's. FuzzDecodeJSONMatchesEncodingJSON holds them
+// to it.
+
+// decodeAnswer sets *v to the answer in b, as json.Unmarshal decodes b
+// into a zero value: member reads each member of a flat object, and
+// anything it or jsonr.Walk refuses goes to encoding/json.
+func decodeAnswer[T any](v *T, b []byte, member func(*T, []byte, []byte) bool) error {
+	var zero T
+	*v = zero
+	if jsonr.Walk(b, func(key, value []byte) bool { return member(v, key, value) }) {
+		return nil
+	}
+	*v = zero
+	return json.Unmarshal(b, v)
+}
+
+// DecodeJSON sets m to the answer in b, as json.Unmarshal decodes b into
+// a zero MaxMindResult.
+func (m *MaxMindResult) DecodeJSON(b []byte) error {
+	return decodeAnswer(m, b, (*MaxMindResult).member)
+}
+
+func (m *MaxMindResult) member(key, v []byte) bool {
+	switch string(key) {
+	case "country":
+		return jsonr.String(&m.Country, v)
+	case "country_name":
+		return jsonr.String(&m.CountryName, v)
+	case "city":
+		return jsonr.String(&m.City, v)
+	case "latitude":
+		return jsonr.FloatPointer(&m.Latitude, v)
+	case "longitude":
+		return jsonr.FloatPointer(&m.Longitude, v)
+	case "asn":
+		return jsonr.IntPointer(&m.ASN, v)
+	case "asn_org":
+		return jsonr.String(&m.ASNOrg, v)
+	case "accuracy_radius":
+		return jsonr.IntPointer(&m.AccuracyRadius, v)
+	case "network":
+		return jsonr.String(&m.Network, v)
+	case "database_build":
+		return m.DatabaseBuild.UnmarshalJSON(v) == nil
+	case "cached_at":
+		return m.CachedAt.UnmarshalJSON(v) == nil
+	}
+	return false
+}
+
+// DecodeJSON sets c to the answer in b, as json.Unmarshal decodes b into
+// a zero CymruResult.
+func (c *CymruResult) DecodeJSON(b []byte) error { return decodeAnswer(c, b, (*CymruResult).member) }
+
+func (c *CymruResult) member(key, v []byte) bool {
+	switch string(key) {
+	case "asn":
+		return jsonr.IntPointer(&c.ASN, v)
+	case "asn_org":
+		return jsonr.String(&c.ASNOrg, v)
+	case "country":
+		return jsonr.String(&c.Country, v)
+	case "registry":
+		return jsonr.String(&c.Registry, v)
+	case "prefix":
+		return jsonr.String(&c.Prefix, v)
+	case "allocation_date":
+		return jsonr.String(&c.AllocationDate, v)
+	case "cached_at":
+		return c.CachedAt.UnmarshalJSON(v) == nil
+	}
+	return false
+}
+
+// DecodeJSON sets g to the answer in b, as json.Unmarshal decodes b into
+// a zero GreyNoiseResult.
+func (g *GreyNoiseResult) DecodeJSON(b []byte) error {
+	return decodeAnswer(g, b, (*GreyNoiseResult).member)
+}
+
+func (g *GreyNoiseResult) member(key, v []byte) bool {
+	switch string(key) {
+	case "noise":
+		return jsonr.Bool(&g.Noise, v)
+	case "riot":
+		return jsonr.Bool(&g.RIOT, v)
+	case "classification":
+		return jsonr.String(&g.Classification, v)
+	case "name":
+		return jsonr.String(&g.Name, v)
+	case "last_seen":
+		return jsonr.String(&g.LastSeen, v)
+	case "cached_at":
+		return g.CachedAt.UnmarshalJSON(v) == nil
+	}
+	return false
 }

@@ -86,7 +86,7 @@ func decode(source string, raw []byte) (e entry, ok bool, err error) {
 
 // decodeResult decodes a positive answer into source's typed result.
 func decodeResult(source string, raw []byte) (any, time.Time, error) {
-	var v any
+	var v interface{ DecodeJSON([]byte) error }
 	switch source {
 	case pipeline.SourceMaxMind:
 		v = new(pipeline.MaxMindResult)
@@ -97,7 +97,7 @@ func decodeResult(source string, raw []byte) (any, time.Time, error) {
 	default:
 		return nil, time.Time{}, fmt.Errorf("%w: unknown source %q", ErrCorrupt, source)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := v.DecodeJSON(raw); err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, source, err)
 	}
 	at, _ := cachedAt(v)
