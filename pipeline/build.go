@@ -125,6 +125,7 @@ func Build(ctx context.Context, plan *Plan, base Env) (*Pipeline, error) {
 		}
 		p.stages = append(p.stages, node[Stage]{id: part.ID, kind: KindStage, c: c.(Stage)})
 	}
+	tellAsked(p.stages)
 	if c, err = construct(KindSink, plan.Sink); err != nil {
 		return fail(err)
 	}
@@ -137,6 +138,29 @@ func Build(ctx context.Context, plan *Plan, base Env) (*Pipeline, error) {
 		p.sideSinks = append(p.sideSinks, node[Sink]{id: part.ID, kind: KindSink, c: c.(Sink)})
 	}
 	return p, nil
+}
+
+// tellAsked tells every AskListener which sources the stages after it
+// ask, when they all say (Asker).
+func tellAsked(stages []node[Stage]) {
+	for i, st := range stages {
+		l, ok := st.c.(AskListener)
+		if !ok {
+			continue
+		}
+		asked, known := []string{}, true
+		for _, later := range stages[i+1:] {
+			a, ok := later.c.(Asker)
+			if !ok {
+				known = false
+				break
+			}
+			asked = append(asked, a.Asks()...)
+		}
+		if known {
+			l.AskedAfter(asked)
+		}
+	}
 }
 
 // ReplaceSink swaps the main sink (the CLI's --dry-run writes JSON lines

@@ -73,6 +73,25 @@ type Selective interface {
 	Wants(r *Record) bool
 }
 
+// Asker is implemented by stages that say which sources (enrichment keys)
+// they ask providers for: MaxMind's stage asks "maxmind", validate asks
+// none. Build tells an AskListener which sources the stages after it ask
+// only when every one of them is an Asker; a stage of your own that is
+// not one may ask anything, and the cache then serves every source.
+type Asker interface {
+	Asks() []string
+}
+
+// AskListener is implemented by stages that answer for the stages after
+// them, such as the cache. Build calls AskedAfter once, before the run,
+// with the sources the enabled stages after it ask, when all of them are
+// Askers; the stage can leave the other sources alone (no GreyNoise
+// lookups when the greynoise stage is disabled). A stage that is never
+// told serves every source.
+type AskListener interface {
+	AskedAfter(sources []string)
+}
+
 // Window closes a batch at Size records or MaxWait after its first record,
 // whichever comes first.
 type Window struct {

@@ -43,6 +43,9 @@ func (s *familyStage) Process(_ context.Context, b pipeline.Batch) (pipeline.Bat
 	return b, nil
 }
 
+// Asks tells the cache that the stage asks no provider (pipeline.Asker).
+func (s *familyStage) Asks() []string { return nil }
+
 // familySpec registers the stage under the type name "family".
 var familySpec = pipeline.StageSpec("family", "Tag each address with its IP family", "key: family\n",
 	func() *familyConfig { return &familyConfig{Key: "family"} },

@@ -168,6 +168,7 @@ func TestBackfillIntegration(t *testing.T) {
 		f := newFixture(t, dbURL)
 		age := 24 * time.Hour
 		mm := maxmindAt(testNow.Add(-age))
+		mm.ASN = nil // else Cymru is not looked for below Redis
 		putInventory(t, f.db, "192.0.2.10", fmt.Sprintf(`{"maxmind": %s}`, mustJSON(t, mm)))
 		gn := greynoiseAt(testNow.Add(-age))
 		if err := (&files{dir: f.cfg.FileDir}).write("greynoise", "192.0.2.10", entry{value: gn, cachedAt: gn.CachedAt.Time}, time.Hour); err != nil {
@@ -214,8 +215,8 @@ func TestBackfillIntegration(t *testing.T) {
 		if got, _ := f.env.Progress.Value("l1_hits"); got != 3 {
 			t.Errorf("l1_hits = %d after back-fill; want 3", got)
 		}
-		if r[0].ASN == nil || r[0].ASN.Number != 15169 {
-			t.Errorf("ASN %+v; want MaxMind's", r[0].ASN)
+		if !r[0].Settled(pipeline.SourceCymru) || r[0].ASN != nil {
+			t.Errorf("Cymru %+v, ASN %+v; want Cymru's cached not-found and no ASN", r[0].Source(pipeline.SourceCymru), r[0].ASN)
 		}
 	})
 }
@@ -613,4 +614,55 @@ func TestFullDisk(t *testing.T) {
 	if warns.total() != 1 {
 		t.Errorf("warnings %v; want one", warns.warns)
 	}
+}
+
+// TestLookupsFollowWhatIsAskedIntegration checks that the stage looks
+// only for the sources the stages after it ask, and for Cymru below Redis
+// only where the MaxMind answer found has no ASN: the file tier holds
+// answers for both, and only the wanted ones are read (and back-filled to
+// Redis).
+func TestLookupsFollowWhatIsAskedIntegration(t *testing.T) {
+	testdb.Dialects(t, func(t *testing.T, dbURL string) {
+		f := newFixture(t, dbURL)
+		ctx := context.Background()
+		rc := redisClient(t, f.cfg.RedisURL)
+		withASN, without := "192.0.2.20", "192.0.2.21"
+		noASN := maxmindAt(testNow)
+		noASN.ASN = nil
+		for ip, mm := range map[string]*pipeline.MaxMindResult{withASN: maxmindAt(testNow), without: noASN} {
+			if err := rc.Set(ctx, f.prefix+":maxmind:"+ip, mustEncode(t, entry{value: mm, cachedAt: testNow}), time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for src, v := range map[string]any{"cymru": cymruAt(testNow), "greynoise": greynoiseAt(testNow)} {
+				if err := (&files{dir: f.cfg.FileDir}).write(src, ip, entry{value: v, cachedAt: testNow}, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		st := f.stage(t)
+		st.AskedAfter([]string{pipeline.SourceMaxMind, pipeline.SourceCymru})
+		b := records(withASN, without)
+		if _, err := st.Process(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			r          *pipeline.Record
+			src        string
+			settled    bool
+			redisAfter int64
+		}{
+			{b[0], "maxmind", true, 1}, {b[0], "cymru", false, 0}, {b[0], "greynoise", false, 0},
+			{b[1], "maxmind", true, 1}, {b[1], "cymru", true, 1}, {b[1], "greynoise", false, 0},
+		} {
+			if c.r.Settled(c.src) != c.settled {
+				t.Errorf("%s %s: settled %v; want %v", c.r.IP(), c.src, c.r.Settled(c.src), c.settled)
+			}
+			if n, err := rc.Exists(ctx, f.prefix+":"+c.src+":"+c.r.IP()).Result(); err != nil || n != c.redisAfter {
+				t.Errorf("%s %s: %d Redis keys (%v); want %d", c.r.IP(), c.src, n, err, c.redisAfter)
+			}
+		}
+		if n, _ := f.env.Progress.Value("cache_misses_greynoise"); n != 0 {
+			t.Errorf("cache_misses_greynoise = %d; want 0, GreyNoise is not asked", n)
+		}
+	})
 }

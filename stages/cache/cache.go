@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ type Stage struct {
 	l2 *database // nil: the run has no database
 	l3 *files    // nil: no file_dir
 
+	// asked marks the sources some stage after the cache asks; the others
+	// are not looked up.
+	asked [len(sources)]bool
+
 	mu     sync.Mutex
 	warned map[string]bool
 
@@ -41,11 +46,13 @@ type Stage struct {
 }
 
 var (
-	_ pipeline.Stage     = (*Stage)(nil)
-	_ pipeline.Committer = (*Stage)(nil)
-	_ pipeline.Parallel  = (*Stage)(nil)
-	_ pipeline.Windowed  = (*Stage)(nil)
-	_ pipeline.Closer    = (*Stage)(nil)
+	_ pipeline.Stage       = (*Stage)(nil)
+	_ pipeline.Committer   = (*Stage)(nil)
+	_ pipeline.Parallel    = (*Stage)(nil)
+	_ pipeline.Windowed    = (*Stage)(nil)
+	_ pipeline.Closer      = (*Stage)(nil)
+	_ pipeline.AskListener = (*Stage)(nil)
+	_ pipeline.Asker       = (*Stage)(nil)
 )
 
 // New builds the stage. It makes no connection: the Redis client dials on
@@ -56,6 +63,9 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	env = env.WithDefaults()
 	s := &Stage{cfg: *cfg, log: env.Logger, now: env.Now, progress: env.Progress, warned: map[string]bool{}}
+	for i := range s.asked {
+		s.asked[i] = true
+	}
 	opts, err := cfg.redisOptions()
 	if err != nil {
 		return nil, fmt.Errorf("stage %q: %w", env.ID, err)
@@ -71,6 +81,18 @@ func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
 	}
 	return s, nil
 }
+
+// AskedAfter limits the lookups to the sources the stages after the
+// cache ask: a disabled provider stage costs no lookups and no misses.
+func (s *Stage) AskedAfter(asked []string) {
+	for i, src := range sources {
+		s.asked[i] = slices.Contains(asked, src)
+	}
+}
+
+// Asks returns nil: the cache asks no provider (a second cache after it
+// serves the same sources).
+func (s *Stage) Asks() []string { return nil }
 
 // Window asks the runtime for batches of window.size records, or fewer
 // after window.max_wait.
@@ -105,6 +127,21 @@ func (l *lookup) missing() []int {
 	return out
 }
 
+// dropCymruWhereASNKnown stops looking for Cymru answers to addresses
+// whose MaxMind answer, found in a tier above, has an ASN: the cymru stage
+// asks only about addresses MaxMind gave none, so the lower tiers would be
+// read for nothing. On a cached run that is most addresses, and with
+// GreyNoise not asked, the database tier then has nothing to read.
+func dropCymruWhereASNKnown(todo []*lookup) {
+	for _, l := range todo {
+		if h := l.found[maxMindIndex]; h != nil && l.need[cymruIndex] && l.found[cymruIndex] == nil {
+			if m, ok := h.e.value.(*pipeline.MaxMindResult); ok && m.ASNInfo() != nil {
+				l.need[cymruIndex] = false
+			}
+		}
+	}
+}
+
 // notInInventory reports whether the source found no ip_inventory row for
 // any record of the address, so there is nothing to look for there.
 func (l *lookup) notInInventory() bool {
@@ -137,7 +174,7 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 		}
 		var l *lookup
 		for i, src := range sources {
-			if r.Settled(src) {
+			if r.Settled(src) || !s.asked[i] {
 				continue
 			}
 			if l == nil {
@@ -156,7 +193,9 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	}
 	c := counts{}
 	s.readRedis(ctx, todo, now, c)
+	dropCymruWhereASNKnown(todo)
 	s.readDatabase(ctx, todo, now, c)
+	dropCymruWhereASNKnown(todo)
 	s.readFiles(ctx, todo, now, c)
 	s.apply(todo, c)
 	s.backfill(ctx, todo, now)
@@ -281,7 +320,7 @@ func (s *Stage) apply(todo []*lookup, c counts) {
 		for _, r := range l.recs {
 			got := false
 			for i, src := range sources {
-				if r.Settled(src) {
+				if r.Settled(src) || !s.asked[i] {
 					continue
 				}
 				h := l.found[i]

@@ -12,6 +12,12 @@ import (
 // sources are the providers the cache answers for, in lookup order.
 var sources = [...]string{pipeline.SourceMaxMind, pipeline.SourceCymru, pipeline.SourceGreyNoise}
 
+// The indexes of sources the lookups single out.
+const (
+	maxMindIndex = 0
+	cymruIndex   = 1
+)
+
 // entry is one cached answer: a typed result (*pipeline.MaxMindResult,
 // *pipeline.CymruResult or *pipeline.GreyNoiseResult), or nil for a
 // "not found" answer, and when it was fetched from the provider.

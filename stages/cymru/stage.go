@@ -64,6 +64,7 @@ type Stage struct {
 
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
+	_ pipeline.Asker     = (*Stage)(nil)
 	_ pipeline.Windowed  = (*Stage)(nil)
 	_ pipeline.Parallel  = (*Stage)(nil)
 	_ pipeline.Selective = (*Stage)(nil)
@@ -139,6 +140,9 @@ func (s *Stage) Wants(r *pipeline.Record) bool {
 type batchStats struct {
 	reused, queried, found, notFound, failed int
 }
+
+// Asks returns the source the stage asks for, for the cache.
+func (s *Stage) Asks() []string { return []string{source} }
 
 // Process looks up every eligible record of b that has no ASN and no
 // Cymru answer yet, and returns b. Failures are marked on the records; the

@@ -82,6 +82,7 @@ type Stage struct {
 
 var (
 	_ pipeline.Stage     = (*Stage)(nil)
+	_ pipeline.Asker     = (*Stage)(nil)
 	_ pipeline.Selective = (*Stage)(nil)
 	_ pipeline.Closer    = (*Stage)(nil)
 )
@@ -135,6 +136,9 @@ func (s *Stage) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.quota.close() })
 	return s.closeErr
 }
+
+// Asks returns the source the stage asks for, for the cache.
+func (s *Stage) Asks() []string { return []string{source} }
 
 // Process looks up every eligible, unsettled record of b and returns b.
 // It returns an error only when the key is rejected or ctx ends.

@@ -142,7 +142,11 @@ type Stage struct {
 var (
 	_ pipeline.Stage  = (*Stage)(nil)
 	_ pipeline.Closer = (*Stage)(nil)
+	_ pipeline.Asker  = (*Stage)(nil)
 )
+
+// Asks returns nil: the stage reads local lists and databases only.
+func (s *Stage) Asks() []string { return nil }
 
 // New loads the configured files. A file that is missing or does not parse
 // is warned about once and not an error: the stage classifies without it

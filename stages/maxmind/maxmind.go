@@ -83,6 +83,7 @@ type Stage struct {
 
 var (
 	_ pipeline.Stage    = (*Stage)(nil)
+	_ pipeline.Asker    = (*Stage)(nil)
 	_ pipeline.Closer   = (*Stage)(nil)
 	_ pipeline.Parallel = (*Stage)(nil)
 )
@@ -126,6 +127,9 @@ func (s *Stage) reload() {
 	s.city.load(s.log, false)
 	s.asn.load(s.log, false)
 }
+
+// Asks returns the source the stage asks for, for the cache.
+func (s *Stage) Asks() []string { return []string{source} }
 
 // Process looks up the eligible records of b in place and returns b.
 func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, error) {

@@ -60,7 +60,13 @@ type Stage struct {
 	log   *slog.Logger
 }
 
-var _ pipeline.Stage = (*Stage)(nil)
+var (
+	_ pipeline.Stage = (*Stage)(nil)
+	_ pipeline.Asker = (*Stage)(nil)
+)
+
+// Asks returns nil: the stage asks no provider.
+func (s *Stage) Asks() []string { return nil }
 
 // New builds the stage from validated options.
 func New(env pipeline.Env, cfg *Config) (pipeline.Stage, error) {
