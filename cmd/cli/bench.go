@@ -140,13 +140,20 @@ func (a *app) bench(ctx context.Context, req benchRequest) error {
 		}
 	}
 
+	settle := func() {
+		if err := bench.Settle(ctx, db); err != nil {
+			say("warning: %v", err)
+		}
+	}
 	var results []measured
+	settle()
 	cold, err := a.measure(ctx, "refresh, every provider asked", run, svc, req)
 	if err != nil {
 		return err
 	}
 	results = append(results, cold)
 
+	settle()
 	say("running the reference statement")
 	refRows, refTime, err := bench.Reference(ctx, db)
 	if err != nil {
@@ -159,6 +166,7 @@ func (a *app) bench(ctx context.Context, req benchRequest) error {
 			return err
 		}
 		req.cpuProfile, req.memProfile = "", ""
+		settle()
 		cached, err := a.measure(ctx, "refresh, every answer cached", run, svc, req)
 		if err != nil {
 			return err
