@@ -190,3 +190,30 @@ func TestMaxMindRefusesNaN(t *testing.T) {
 		t.Errorf("json.Marshal = %v; want an UnsupportedValueError inside", err)
 	}
 }
+
+// TestAppendUTCMatchesAppendFormat holds the hand-written timestamp
+// writer to time.AppendFormat, across zones, years and fractions.
+func TestAppendUTCMatchesAppendFormat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	times := []time.Time{{}, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 11, 6, 10, 0, 0, 123456789, time.FixedZone("x", -5*3600))}
+	for range 10000 {
+		loc := time.FixedZone("z", 60*(rng.IntN(28*60)-14*60))
+		times = append(times, time.Date(rng.IntN(3000), time.Month(1+rng.IntN(12)), 1+rng.IntN(31), rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(1e9), loc))
+	}
+	for _, tm := range times {
+		if got, want := string(appendUTC(nil, tm)), tm.UTC().Format(TimestampLayout); got != want {
+			t.Fatalf("appendUTC(%v) = %s; want %s", tm, got, want)
+		}
+	}
+}
+
+// BenchmarkTimestampAppendJSON measures writing one timestamp, which every
+// answer does once or twice for each place it is stored.
+func BenchmarkTimestampAppendJSON(b *testing.B) {
+	ts := At(time.Date(2025, 11, 6, 10, 0, 0, 123456789, time.UTC))
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf, _ = ts.AppendJSON(buf[:0])
+	}
+}
