@@ -85,8 +85,8 @@ The bench only runs on a database it generated: give it an empty one.`,
 	f.BoolVar(&req.fillSnapshot, "fill-snapshots", false, "also fill the sessions' snapshot columns in the measured runs (the reference statement does not)")
 	f.StringArrayVar(&req.run.sets, "set", nil, "override one key of refresh-ips, path=value, repeatable")
 	f.StringVar(&req.run.progress, "progress", "auto", "progress display: auto, always or never")
-	f.StringVar(&req.cpuProfile, "cpuprofile", "", "write a CPU profile of the first measured run to this file")
-	f.StringVar(&req.memProfile, "memprofile", "", "write a heap profile at the end of the first measured run to this file")
+	f.StringVar(&req.cpuProfile, "cpuprofile", "", "write a CPU profile of the first measured run to this file (of the cached run to it with .cached added)")
+	f.StringVar(&req.memProfile, "memprofile", "", "write a heap profile at the end of the first measured run to this file (of the cached run to it with .cached added)")
 	return cmd
 }
 
@@ -165,7 +165,7 @@ func (a *app) bench(ctx context.Context, req benchRequest) error {
 		if err := bench.Reset(ctx, db); err != nil {
 			return err
 		}
-		req.cpuProfile, req.memProfile = "", ""
+		req.cpuProfile, req.memProfile = cachedProfile(req.cpuProfile), cachedProfile(req.memProfile)
 		settle()
 		cached, err := a.measure(ctx, "refresh, every answer cached", run, svc, req)
 		if err != nil {
@@ -219,6 +219,14 @@ func (a *app) measure(ctx context.Context, name string, run runRequest, svc *sim
 		name, sum.Committed, sum.Elapsed.Round(time.Millisecond), float64(sum.Committed)/sum.Elapsed.Seconds(),
 		m.statements, m.whoisConns, m.whoisAddrs, mib(m.peakRSS), mib(m.peakHeap))
 	return m, nil
+}
+
+// cachedProfile names the cached run's profile after the first run's.
+func cachedProfile(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ".cached"
 }
 
 func writeHeapProfile(path string) error {

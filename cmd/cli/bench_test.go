@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,13 +14,15 @@ import (
 
 // The bench at a tiny size, as a smoke test that it still works: the
 // figures it prints are not checked, only that both runs enriched every
-// address and that the all-cached run asked no provider.
+// address, that the all-cached run asked no provider and that each run
+// left its CPU profile.
 func TestBenchSmokeIntegration(t *testing.T) {
 	testdb.Dialects(t, func(t *testing.T, url string) {
 		const ips = 2560
+		prof := filepath.Join(t.TempDir(), "cpu.out")
 		code, out, errOut := invoke(t, context.Background(), cli.DefaultRegistry(), "bench", "--db", url,
 			"--sessions", "6000", "--ips", "2560", "--cymru-latency", "5ms", "--progress", "never",
-			"--redis", testdb.RedisURL(t))
+			"--redis", testdb.RedisURL(t), "--cpuprofile", prof)
 		if code != 0 {
 			t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
@@ -48,6 +52,11 @@ func TestBenchSmokeIntegration(t *testing.T) {
 		}
 		if cached[5] != "0" || cached[6] != "0" {
 			t.Errorf("the all-cached run asked Cymru: %v", cached)
+		}
+		for _, p := range []string{prof, prof + ".cached"} {
+			if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+				t.Errorf("CPU profile %s: %v; want one per measured run", p, err)
+			}
 		}
 	})
 }
