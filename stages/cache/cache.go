@@ -35,8 +35,10 @@ type Stage struct {
 	l3 *files    // nil: no file_dir
 
 	// asked marks the sources some stage after the cache asks; the others
-	// are not looked up.
+	// are not looked up. told is set once Build said which (AskedAfter);
+	// a stage never told keeps to every source, in every tier.
 	asked [len(sources)]bool
+	told  bool
 
 	mu     sync.Mutex
 	warned map[string]bool
@@ -88,6 +90,7 @@ func (s *Stage) AskedAfter(asked []string) {
 	for i, src := range sources {
 		s.asked[i] = slices.Contains(asked, src)
 	}
+	s.told = true
 }
 
 // Asks returns nil: the cache asks no provider (a second cache after it
@@ -131,8 +134,13 @@ func (l *lookup) missing() []int {
 // whose MaxMind answer, found in a tier above, has an ASN: the cymru stage
 // asks only about addresses MaxMind gave none, so the lower tiers would be
 // read for nothing. On a cached run that is most addresses, and with
-// GreyNoise not asked, the database tier then has nothing to read.
-func dropCymruWhereASNKnown(todo []*lookup) {
+// GreyNoise not asked, the database tier then has nothing to read. Only a
+// stage told what the stages after it ask does so: with a stage of your
+// own among them, Cymru may be asked about anything.
+func (s *Stage) dropCymruWhereASNKnown(todo []*lookup) {
+	if !s.told {
+		return
+	}
 	for _, l := range todo {
 		if h := l.found[maxMindIndex]; h != nil && l.need[cymruIndex] && l.found[cymruIndex] == nil {
 			if m, ok := h.e.value.(*pipeline.MaxMindResult); ok && m.ASNInfo() != nil {
@@ -193,9 +201,9 @@ func (s *Stage) Process(ctx context.Context, b pipeline.Batch) (pipeline.Batch, 
 	}
 	c := counts{}
 	s.readRedis(ctx, todo, now, c)
-	dropCymruWhereASNKnown(todo)
+	s.dropCymruWhereASNKnown(todo)
 	s.readDatabase(ctx, todo, now, c)
-	dropCymruWhereASNKnown(todo)
+	s.dropCymruWhereASNKnown(todo)
 	s.readFiles(ctx, todo, now, c)
 	s.apply(todo, c)
 	s.backfill(ctx, todo, now)

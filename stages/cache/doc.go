@@ -16,9 +16,10 @@
 //     <dir>/<source>/<sha256(ip)[:2]>/<sha256(ip)>.json with upstream's
 //     JSON keys, so an existing upstream cache directory is reused.
 //
-// Only the sources the stages after the cache ask are looked up
-// (pipeline.AskListener), and Cymru below Redis only where the MaxMind
-// answer found so far has no ASN: the cymru stage asks about no other.
+// Once told what the stages after it ask (pipeline.AskListener), the
+// cache looks up only those sources, and Cymru below Redis only where the
+// MaxMind answer found so far has no ASN: the cymru stage asks about no
+// other. A cache never told looks up every source.
 //
 // Invariants the stage keeps:
 //
