@@ -233,9 +233,6 @@ func FloatPointer(p **float64, v []byte) bool {
 		*p = nil
 		return true
 	}
-	if v[0] == '"' || v[0] == 't' || v[0] == 'f' {
-		return false
-	}
 	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil {
 		return false
